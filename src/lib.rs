@@ -1,0 +1,26 @@
+//! corsgate: a CORS gateway in front of S3 and S3-compatible stores.
+//!
+//! # Layout
+//! - [`cors`]: the CORS engine. Pure (std + `http`): S3's rule model and validation,
+//!   compiled policies, the match decision with its reasons, and the headers and S3
+//!   error bodies that follow from a decision. No I/O, no async.
+//! - [`config`]: the TOML file schema and S3's three CORS formats (XML, `put-bucket-cors`
+//!   JSON, console JSON array), turned into a validated runtime [`config::Config`] whose
+//!   errors name file, line and reason.
+//! - [`proxy`]: the request pipeline: route by Host (pure) → preflight answer → enforce
+//!   gate → forward → decorate; plus pure header surgery (hop-by-hop, forwarding headers).
+//! - [`upstream`]: where forwarded requests go: an HTTP(S) bucket through hyper-util's
+//!   pooled client, or a local folder served like a bucket (`file:`).
+//! - [`server`]: accept loop over hyper-util's auto builder (HTTP/1.1 + h2c), graceful stop.
+//! - [`app`]: wiring: config → shared state → listeners.
+//!
+//! Dependency direction: `cors` ← `config` ← `proxy` → `upstream`; `server` knows only a
+//! service; nothing depends on `app`.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod config;
+pub mod cors;
+pub mod proxy;
+pub mod server;
+pub mod upstream;
