@@ -1,1 +1,79 @@
-//! TODO
+//! Wiring: a validated [`Config`] becomes shared state and a bound listener. Tests use
+//! [`App::bind`] on `127.0.0.1:0` and drive the real server in process.
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::proxy::{Gateway, Shared};
+use crate::server::{self, Limits};
+
+/// A gateway bound to its listener, ready to serve.
+pub struct App {
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    limits: Limits,
+}
+
+/// rustls needs exactly one process-wide crypto provider; feature unification can
+/// enable two, and then it refuses to pick. Idempotent.
+pub fn install_crypto_provider() {
+    #[cfg(feature = "tls-ring")]
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    #[cfg(all(feature = "tls-aws-lc", not(feature = "tls-ring")))]
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+impl App {
+    /// Builds the gateway from `config` and binds `config.listen`.
+    pub async fn bind(config: Config) -> std::io::Result<App> {
+        install_crypto_provider();
+        let limits = Limits {
+            header_read_timeout: config.header_read_timeout,
+            max_header_bytes: config.max_header_bytes,
+            drain_deadline: Duration::from_secs(30),
+        };
+        let listener = TcpListener::bind(config.listen).await?;
+        let gateway = Gateway::new(Arc::new(config))?;
+        Ok(App {
+            shared: Arc::new(Shared::new(gateway)),
+            listener,
+            limits,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then drains.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        server::run(self.listener, self.shared, self.limits, shutdown).await;
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("stop requested: draining");
+}

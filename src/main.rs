@@ -1,1 +1,199 @@
-fn main() {}
+//! The `corsgate` command line. The CLI contract (subcommands and flags) is fixed:
+//! outside tools drive the binary through it.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use corsgate::app::{self, App};
+use corsgate::config::{self, Config, LogFormat, OneSite};
+use corsgate::cors::Mode;
+
+const EXAMPLES: &str = "\
+Examples:
+  corsgate                                   serve config/corsgate.toml (the demo)
+  corsgate serve --config /etc/corsgate.toml
+  corsgate serve --listen 127.0.0.1:8080 --upstream https://my-bucket.s3.eu-west-1.amazonaws.com \\
+                 --cors-rules cors.json
+  corsgate serve --listen 127.0.0.1:8080 --upstream http://127.0.0.1:9000/bucket --mode s3
+  corsgate check config/corsgate.toml        print every error with file:line:column
+  corsgate check cors.xml                    validate an S3 CORS file (XML or JSON)";
+
+/// A CORS gateway for S3 and S3-compatible stores: answers preflights itself from S3's
+/// rule model, forwards the rest and injects the right CORS headers and Vary.
+#[derive(Parser)]
+#[command(version, after_help = EXAMPLES, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// `corsgate` alone means `corsgate serve`.
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (the default).
+    Serve(ServeArgs),
+    /// Validate a TOML config or a CORS rules file; prints every error, exits non-zero.
+    Check {
+        /// A corsgate TOML file, or S3 CORS rules (XML, put-bucket-cors JSON, console JSON).
+        file: PathBuf,
+    },
+}
+
+#[derive(Args, Clone)]
+struct ServeArgs {
+    /// TOML config file. Ignored with --upstream.
+    #[arg(long, default_value = "config/corsgate.toml")]
+    config: PathBuf,
+    /// One-site mode: listen address, e.g. 127.0.0.1:8080.
+    #[arg(long, requires = "upstream")]
+    listen: Option<SocketAddr>,
+    /// One-site mode: upstream base URL (`https://bucket.s3.region.amazonaws.com`,
+    /// `http://127.0.0.1:9000/bucket`, `file:PATH`). Every Host is served.
+    #[arg(long, requires = "listen")]
+    upstream: Option<String>,
+    /// One-site mode: CORS rules file in any S3 format. Without it the site has no
+    /// CORS configuration.
+    #[arg(long, requires = "upstream")]
+    cors_rules: Option<PathBuf>,
+    /// One-site mode: CORS mode.
+    #[arg(long, value_enum, requires = "upstream")]
+    mode: Option<ModeArg>,
+    /// One-site mode with a `file:` upstream: accept PUT and DELETE.
+    #[arg(long, requires = "upstream")]
+    writable: bool,
+    /// Runtime worker threads (default: one per core), like nginx's worker_processes.
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Log format (overrides the config file).
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormatArg>,
+    /// Per-request access log (overrides the config file).
+    #[arg(long, value_enum)]
+    access_log: Option<Switch>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Enforce,
+    S3,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Switch {
+    On,
+    Off,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Check { file }) => check(&file),
+        Some(Command::Serve(args)) => serve(args),
+        None => serve(cli.serve),
+    }
+}
+
+fn check(file: &Path) -> ExitCode {
+    let is_toml = file.extension().is_some_and(|e| e == "toml");
+    let result = if is_toml {
+        config::load(file).map(|c| format!("{} site(s)", c.sites.len()))
+    } else {
+        config::load_rules_file(file).map(|p| format!("{} CORS rule(s)", p.rules().len()))
+    };
+    match result {
+        Ok(summary) => {
+            println!("{}: ok ({summary})", file.display());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("{}: {} error(s)", file.display(), errors.0.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let mut config = match load_config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(f) = args.log_format {
+        config.log.format = match f {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        };
+    }
+    if let Some(s) = args.access_log {
+        config.log.access_log = matches!(s, Switch::On);
+    }
+    init_logging(config.log.format);
+    match run(config, args.workers) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
+    if let (Some(listen), Some(upstream)) = (args.listen, &args.upstream) {
+        let mode = match args.mode {
+            Some(ModeArg::S3) => Mode::S3,
+            _ => Mode::Enforce,
+        };
+        return Ok(Config::try_from(OneSite {
+            listen,
+            upstream: upstream.clone(),
+            cors_rules: args.cors_rules.clone(),
+            mode,
+            writable: args.writable,
+        })?);
+    }
+    Ok(config::load(&args.config)?)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+fn run(config: Config, workers: Option<usize>) -> anyhow::Result<()> {
+    let workers = workers.or(config.workers);
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all();
+    if let Some(n) = workers {
+        rt.worker_threads(n.max(1));
+    }
+    let rt = rt.build().context("starting the runtime")?;
+    rt.block_on(async move {
+        let sites: Vec<String> = config.sites.iter().map(|s| s.name.clone()).collect();
+        let app = App::bind(config).await.context("binding the listener")?;
+        let addr = app.local_addr()?;
+        tracing::info!(%addr, ?sites, "corsgate listening");
+        app.run(app::shutdown_signal()).await;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}

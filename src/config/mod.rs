@@ -1,5 +1,14 @@
 //! Configuration: the TOML file schema and S3's CORS formats, turned into a validated
 //! runtime [`Config`]. The proxy never sees the file format.
 
+mod diag;
+pub mod file;
+mod runtime;
 pub mod s3_formats;
 pub mod units;
+
+pub use diag::{line_col, Diagnostic, Diagnostics};
+pub use runtime::{
+    load, load_rules_file, parse, rules_from_text, split_host_port, Config, HostPattern, LogConfig,
+    LogFormat, OneSite, PoolConfig, Site, Source, UpstreamSpec,
+};

@@ -17,3 +17,21 @@ pub fn parse_duration(_s: &str) -> Result<Duration, String> {
 pub fn parse_size(_s: &str) -> Result<u64, String> {
     Err("unimplemented".into())
 }
+
+impl<'de> serde::Deserialize<'de> for HumanDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s)
+            .map(HumanDuration)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_size(&s)
+            .map(ByteSize)
+            .map_err(serde::de::Error::custom)
+    }
+}

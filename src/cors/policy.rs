@@ -13,7 +13,10 @@ pub enum Failure {
     Origin,
     Method,
     /// The requested header at this byte range of the Access-Control-Request-Headers value.
-    Header { start: usize, end: usize },
+    Header {
+        start: usize,
+        end: usize,
+    },
 }
 
 /// Result of scanning the rules in order.
@@ -42,7 +45,12 @@ impl CorsPolicy {
     }
 
     /// First full match on origin + method + every requested header.
-    pub fn evaluate(&self, _origin: &[u8], _method: &[u8], _request_headers: Option<&[u8]>) -> Decision {
+    pub fn evaluate(
+        &self,
+        _origin: &[u8],
+        _method: &[u8],
+        _request_headers: Option<&[u8]>,
+    ) -> Decision {
         Decision::NoMatch(None)
     }
 }

@@ -91,7 +91,11 @@ impl Decoration<'_> {
 }
 
 /// Answers a preflight locally.
-pub fn answer_preflight(_policy: Option<&CorsPolicy>, _mode: Mode, _input: &PreflightInput<'_>) -> LocalAnswer {
+pub fn answer_preflight(
+    _policy: Option<&CorsPolicy>,
+    _mode: Mode,
+    _input: &PreflightInput<'_>,
+) -> LocalAnswer {
     LocalAnswer {
         status: StatusCode::OK,
         headers: HeaderMap::new(),
@@ -101,6 +105,10 @@ pub fn answer_preflight(_policy: Option<&CorsPolicy>, _mode: Mode, _input: &Pref
 }
 
 /// Decides an actual request.
-pub fn check_actual<'p>(policy: Option<&'p CorsPolicy>, _mode: Mode, _input: &ActualInput<'_>) -> Actual<'p> {
+pub fn check_actual<'p>(
+    policy: Option<&'p CorsPolicy>,
+    _mode: Mode,
+    _input: &ActualInput<'_>,
+) -> Actual<'p> {
     Actual::Forward(Decoration { _policy: policy })
 }

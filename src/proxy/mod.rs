@@ -1,1 +1,375 @@
-//! TODO
+//! The request pipeline. Its phases, in this fixed order so later features slot in
+//! without holes:
+//!
+//! 1. route by host (421 for an unknown host) and refuse malformed targets (400);
+//! 2. preflight answer, always local, never forwarded or authenticated;
+//! 3. access control (private buckets; not yet);
+//! 4. enforce gate: a cross-origin request no rule allows is refused here;
+//! 5. cache (not yet);
+//! 6. signing (not yet);
+//! 7. forward to the site's upstream, bodies streaming both ways;
+//! 8. decorate the response: upstream CORS headers out, ours in, Vary merged.
+//!
+//! A [`Gateway`] is one immutable config snapshot with everything built from it; the
+//! [`Shared`] state holds the current one behind an `ArcSwap`, so a reload is a
+//! pointer swap and requests in flight finish on the snapshot they started with.
+mod access_log;
+pub mod headers;
+pub mod path;
+pub mod route;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+use tokio::time::Instant;
+
+use crate::config::{Config, Site, UpstreamSpec};
+use crate::cors::{self, Actual, LocalAnswer, Mode, Resource};
+use crate::upstream::file::FileBucket;
+use crate::upstream::http::HttpUpstream;
+use crate::upstream::{full, Body};
+use access_log::{Entry, Logged};
+use route::Router;
+
+/// Where one site's requests go, built from its [`UpstreamSpec`].
+enum Backend {
+    Http {
+        client: HttpUpstream,
+        scheme: Scheme,
+        authority: Authority,
+        base_path: String,
+    },
+    File(FileBucket),
+}
+
+/// One config snapshot and everything built from it.
+pub struct Gateway {
+    pub config: Arc<Config>,
+    router: Router,
+    /// Same order as `config.sites`.
+    backends: Vec<Backend>,
+}
+
+impl Gateway {
+    pub fn new(config: Arc<Config>) -> std::io::Result<Gateway> {
+        let mut backends = Vec::with_capacity(config.sites.len());
+        for site in &config.sites {
+            backends.push(match &site.upstream {
+                UpstreamSpec::Http {
+                    scheme,
+                    authority,
+                    base_path,
+                } => Backend::Http {
+                    client: HttpUpstream::new(
+                        config.pool,
+                        site.connect_timeout,
+                        site.first_byte_timeout,
+                    )?,
+                    scheme: scheme.clone(),
+                    authority: authority.clone(),
+                    base_path: base_path.clone(),
+                },
+                UpstreamSpec::File { root, writable } => {
+                    Backend::File(FileBucket::new(root.clone(), *writable)?)
+                }
+            });
+        }
+        Ok(Gateway {
+            router: Router::new(&config.sites),
+            config,
+            backends,
+        })
+    }
+}
+
+/// State shared by every connection.
+pub struct Shared {
+    /// The config in force; swapped whole on reload.
+    pub current: ArcSwap<Gateway>,
+    /// Source of request ids (S3's `RequestId`, log correlation).
+    next_id: AtomicU64,
+    /// Mixed into request ids so two processes' logs don't collide.
+    id_salt: u64,
+}
+
+impl Shared {
+    pub fn new(gateway: Gateway) -> Shared {
+        let salt = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Shared {
+            current: ArcSwap::from_pointee(gateway),
+            next_id: AtomicU64::new(1),
+            id_salt: salt << 20,
+        }
+    }
+
+    fn request_id(&self) -> String {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        format!("{:016X}", self.id_salt ^ n)
+    }
+}
+
+/// What the server knows about the connection a request came on.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    /// "http" or "https".
+    pub proto: &'static str,
+}
+
+/// Handles one request through every phase. Never fails: every error is a response.
+pub async fn handle(shared: Arc<Shared>, conn: ConnInfo, req: Request<Incoming>) -> Response<Body> {
+    let started = Instant::now();
+    let gw = shared.current.load_full();
+    let mut entry = Entry {
+        request_id: shared.request_id(),
+        method: req.method().to_string(),
+        path: req.uri().path().to_owned(),
+        query: req.uri().query().map(str::to_owned),
+        ..Entry::default()
+    };
+    let resp = pipeline(&gw, conn, req, &mut entry).await;
+    let (mut parts, body) = resp.into_parts();
+    entry.status = parts.status.as_u16();
+    if let Ok(v) = HeaderValue::from_str(&entry.request_id) {
+        parts
+            .headers
+            .insert(HeaderName::from_static("x-request-id"), v);
+    }
+    let body = if gw.config.log.access_log {
+        Logged::wrap(body, entry, started)
+    } else {
+        body
+    };
+    Response::from_parts(parts, body)
+}
+
+async fn pipeline(
+    gw: &Gateway,
+    conn: ConnInfo,
+    req: Request<Incoming>,
+    entry: &mut Entry,
+) -> Response<Body> {
+    // Phase 1: route and sanity-check.
+    let host = match request_host(&req) {
+        Ok(h) => h,
+        Err(why) => return plain(StatusCode::BAD_REQUEST, why),
+    };
+    entry.host = host.clone().unwrap_or_default();
+    let Some(site_idx) = gw.router.route(host.as_deref()) else {
+        entry.cors = "unknown-host".into();
+        return plain(StatusCode::MISDIRECTED_REQUEST, "unknown host");
+    };
+    let site: &Site = &gw.config.sites[site_idx];
+    entry.site = site.name.clone();
+    if let Err(e) = path::check(req.uri().path()) {
+        return plain(StatusCode::BAD_REQUEST, &e.to_string());
+    }
+    let h = req.headers();
+    let (origin, acrm) = match (
+        single(h, &header::ORIGIN),
+        single(h, &header::ACCESS_CONTROL_REQUEST_METHOD),
+    ) {
+        (Ok(o), Ok(m)) => (o.cloned(), m.cloned()),
+        _ => {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                "Origin and Access-Control-Request-Method may appear once",
+            )
+        }
+    };
+    let acrh = joined(h, &header::ACCESS_CONTROL_REQUEST_HEADERS);
+    entry.origin = origin
+        .as_ref()
+        .map(|o| String::from_utf8_lossy(o.as_bytes()).into_owned());
+    let policy = site.cors.as_deref();
+
+    // Phase 2: preflight. In s3 mode S3 treats every OPTIONS as one.
+    let is_preflight = req.method() == Method::OPTIONS
+        && (site.mode == Mode::S3 || (origin.is_some() && acrm.is_some()));
+    if is_preflight {
+        let answer = cors::answer_preflight(
+            policy,
+            site.mode,
+            &cors::PreflightInput {
+                origin: origin.as_ref(),
+                request_method: acrm.as_ref(),
+                request_headers: acrh.as_ref(),
+                resource: resource(req.uri().path()),
+                request_id: &entry.request_id,
+            },
+        );
+        entry.cors = answer.outcome.to_string();
+        return local(answer);
+    }
+
+    // Phase 4: the enforce gate (s3 mode never refuses).
+    let decision = cors::check_actual(
+        policy,
+        site.mode,
+        &cors::ActualInput {
+            origin: origin.as_ref(),
+            method: req.method(),
+            request_method: acrm.as_ref(),
+            request_headers: acrh.as_ref(),
+            host: host.as_deref(),
+            request_id: &entry.request_id,
+        },
+    );
+    let decoration = match decision {
+        Actual::Refuse(answer) => {
+            entry.cors = answer.outcome.to_string();
+            return local(answer);
+        }
+        Actual::Forward(d) => d,
+    };
+    entry.cors = decoration.outcome().to_string();
+
+    // Phase 7: forward.
+    let up_started = Instant::now();
+    let mut resp = match &gw.backends[site_idx] {
+        Backend::File(bucket) => bucket.handle(req).await,
+        Backend::Http {
+            client,
+            scheme,
+            authority,
+            base_path,
+        } => {
+            let req =
+                match upstream_request(req, conn, host.as_deref(), scheme, authority, base_path) {
+                    Ok(r) => r,
+                    Err(why) => return plain(StatusCode::BAD_REQUEST, why),
+                };
+            match client.send(req).await {
+                Ok(mut r) => {
+                    headers::remove_hop_by_hop(r.headers_mut());
+                    r
+                }
+                Err(e) => {
+                    tracing::warn!(site = %site.name, kind = e.kind(), "upstream: {e}");
+                    entry.error = Some(e.to_string());
+                    plain(e.status(), "upstream unavailable")
+                }
+            }
+        }
+    };
+    entry.upstream_status = Some(resp.status().as_u16());
+    entry.upstream_ms = Some(up_started.elapsed().as_millis());
+
+    // Phase 8: decorate, whatever the status.
+    decoration.apply(resp.headers_mut());
+    resp
+}
+
+/// The host a request is for: the URI authority (absolute-form target or HTTP/2
+/// `:authority`), else the one `Host` header. HTTP/1.1 requires a Host (RFC 9112 §3.2).
+fn request_host(req: &Request<Incoming>) -> Result<Option<String>, &'static str> {
+    if let Some(a) = req.uri().authority() {
+        return Ok(Some(a.as_str().to_owned()));
+    }
+    match single(req.headers(), &header::HOST) {
+        Err(()) => Err("more than one Host header"),
+        Ok(None) if req.version() == Version::HTTP_11 => Err("missing Host header"),
+        Ok(None) => Ok(None),
+        Ok(Some(v)) => match v.to_str() {
+            Ok(s) if !s.is_empty() => Ok(Some(s.to_owned())),
+            _ => Err("invalid Host header"),
+        },
+    }
+}
+
+/// The one value of a header that may appear at most once.
+fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a HeaderValue>, ()> {
+    let mut it = headers.get_all(name).iter();
+    let first = it.next();
+    if it.next().is_some() {
+        return Err(());
+    }
+    Ok(first)
+}
+
+/// A list header sent on several lines, joined with `,` (RFC 9110 §5.3).
+fn joined(headers: &HeaderMap, name: &HeaderName) -> Option<HeaderValue> {
+    let mut it = headers.get_all(name).iter();
+    let first = it.next()?;
+    let Some(second) = it.next() else {
+        return Some(first.clone());
+    };
+    let mut buf = first.as_bytes().to_vec();
+    for v in std::iter::once(second).chain(it) {
+        buf.push(b',');
+        buf.extend_from_slice(v.as_bytes());
+    }
+    HeaderValue::from_bytes(&buf).ok()
+}
+
+fn resource(path: &str) -> Resource {
+    if path::names_object(path) {
+        Resource::Object
+    } else {
+        Resource::Bucket
+    }
+}
+
+/// Rewrites a client request into the upstream request: absolute URI on the configured
+/// upstream (never on anything the client named), path and query byte for byte.
+fn upstream_request(
+    req: Request<Incoming>,
+    conn: ConnInfo,
+    client_host: Option<&str>,
+    scheme: &Scheme,
+    authority: &Authority,
+    base_path: &str,
+) -> Result<Request<Incoming>, &'static str> {
+    let (mut parts, body) = req.into_parts();
+    let pq = parts.uri.path_and_query().map_or("/", PathAndQuery::as_str);
+    let target = if base_path.is_empty() {
+        PathAndQuery::try_from(pq)
+    } else {
+        PathAndQuery::try_from(format!("{base_path}{pq}"))
+    }
+    .map_err(|_| "invalid request target")?;
+    parts.uri = Uri::builder()
+        .scheme(scheme.clone())
+        .authority(authority.clone())
+        .path_and_query(target)
+        .build()
+        .map_err(|_| "invalid request target")?;
+    // The client may have spoken HTTP/2; the pooled connection decides the version.
+    parts.version = Version::HTTP_11;
+    headers::to_upstream(
+        &mut parts.headers,
+        &headers::Forwarding {
+            upstream_authority: authority.as_str(),
+            client_ip: conn.peer.ip(),
+            proto: conn.proto,
+            client_host,
+        },
+    );
+    Ok(Request::from_parts(parts, body))
+}
+
+fn local(answer: LocalAnswer) -> Response<Body> {
+    let mut resp = Response::new(full(answer.body));
+    *resp.status_mut() = answer.status;
+    *resp.headers_mut() = answer.headers;
+    resp
+}
+
+/// A short plain-text answer of the gateway's own.
+fn plain(status: StatusCode, reason: &str) -> Response<Body> {
+    let mut resp = Response::new(full(format!("{reason}\n")));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}

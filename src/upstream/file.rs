@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 
-use super::{empty, BoxError, Body};
+use super::{empty, Body, BoxError};
 
 /// A folder served as a bucket: the object key is the percent-decoded request path
 /// without its leading `/`.

@@ -2,6 +2,7 @@
 //! ([`http`]), or a local folder served like a bucket ([`file`]).
 
 pub mod file;
+pub mod http;
 
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;

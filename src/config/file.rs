@@ -1,0 +1,91 @@
+//! The TOML file schema, exactly as users write it. `deny_unknown_fields` everywhere so
+//! a typo is an error with a line, not a silently ignored key. Nothing here is
+//! validated beyond types: `runtime.rs` turns it into the runtime `Config`.
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::units::{ByteSize, HumanDuration};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Address of the public listener, e.g. "127.0.0.1:8080".
+    pub listen: Spanned<String>,
+    #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default)]
+    pub log: LogSection,
+    #[serde(default)]
+    pub upstream: UpstreamSection,
+    #[serde(default)]
+    pub site: Vec<SiteSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Runtime worker threads; default one per core.
+    pub workers: Option<Spanned<usize>>,
+    /// Time allowed for a client to send its request head (slowloris guard).
+    pub header_read_timeout: Option<HumanDuration>,
+    /// Largest request head accepted before answering 431.
+    pub max_header_bytes: Option<ByteSize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// "text" or "json".
+    pub format: Option<Spanned<String>>,
+    /// One line per request; on by default.
+    pub access_log: Option<bool>,
+}
+
+/// Defaults shared by every HTTP upstream; a site may override the timeouts.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSection {
+    pub connect_timeout: Option<HumanDuration>,
+    pub first_byte_timeout: Option<HumanDuration>,
+    pub pool_idle_timeout: Option<HumanDuration>,
+    pub pool_max_idle_per_host: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteSection {
+    pub name: Spanned<String>,
+    /// Host names this site answers; `*.example.com` wildcards; a name without a port
+    /// matches any port.
+    #[serde(default)]
+    pub hosts: Vec<Spanned<String>>,
+    /// Answers requests whose Host matches no site.
+    #[serde(default)]
+    pub default: bool,
+    /// `https://bucket.s3.region.amazonaws.com`, `http://127.0.0.1:9000/bucket`, or
+    /// `file:PATH` (relative to this file's directory).
+    pub upstream: Spanned<String>,
+    /// `file:` upstreams only: accept PUT and DELETE.
+    #[serde(default)]
+    pub writable: bool,
+    /// "enforce" (default) or "s3".
+    pub mode: Option<Spanned<String>>,
+    /// A CORS rules file in any of S3's formats (relative to this file's directory).
+    pub cors_rules: Option<Spanned<String>>,
+    /// The same rules written inline.
+    pub cors: Option<Vec<Spanned<RuleSection>>>,
+    pub connect_timeout: Option<HumanDuration>,
+    pub first_byte_timeout: Option<HumanDuration>,
+}
+
+/// One CORS rule in TOML: S3's CORSRule with snake_case keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSection {
+    pub id: Option<Spanned<String>>,
+    pub allowed_origins: Option<Spanned<Vec<Spanned<String>>>>,
+    pub allowed_methods: Option<Spanned<Vec<Spanned<String>>>>,
+    pub allowed_headers: Option<Spanned<Vec<Spanned<String>>>>,
+    pub expose_headers: Option<Spanned<Vec<Spanned<String>>>>,
+    pub max_age_seconds: Option<Spanned<i64>>,
+}

@@ -1,0 +1,611 @@
+//! The validated runtime configuration, built from the file schema with `TryFrom` so
+//! the proxy never sees the file format. Every problem found is collected, each with
+//! file, line and column, before the load is refused.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::uri::{Authority, Scheme};
+use http::Uri;
+use toml::Spanned;
+
+use super::diag::{line_col, Diagnostic, Diagnostics};
+use super::file::{FileConfig, RuleSection, SiteSection};
+use super::s3_formats;
+use crate::cors::{CorsPolicy, Field, Location, Mode, RuleSpec};
+
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Everything a running gateway needs, immutable once built: a reload builds a new one.
+#[derive(Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub workers: Option<usize>,
+    pub header_read_timeout: Duration,
+    pub max_header_bytes: usize,
+    pub log: LogConfig,
+    pub pool: PoolConfig,
+    pub sites: Vec<Arc<Site>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub access_log: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            access_log: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PoolConfig {
+    pub idle_timeout: Duration,
+    pub max_idle_per_host: usize,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            idle_timeout: Duration::from_secs(60),
+            max_idle_per_host: 256,
+        }
+    }
+}
+
+/// One virtual host: which names it answers, where it forwards, and its CORS rules.
+#[derive(Debug)]
+pub struct Site {
+    pub name: String,
+    pub hosts: Vec<HostPattern>,
+    pub default: bool,
+    pub upstream: UpstreamSpec,
+    pub mode: Mode,
+    /// `None`: the site has no CORS configuration (S3: "CORS is not enabled").
+    pub cors: Option<Arc<CorsPolicy>>,
+    pub connect_timeout: Duration,
+    pub first_byte_timeout: Duration,
+}
+
+/// A host name a site answers. Names are stored lowercase; a pattern without a port
+/// matches any port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostPattern {
+    Exact {
+        name: String,
+        port: Option<u16>,
+    },
+    /// `*.example.com`: `suffix` is `.example.com`; matches one or more labels before it.
+    Wildcard {
+        suffix: String,
+        port: Option<u16>,
+    },
+}
+
+impl HostPattern {
+    pub fn parse(s: &str) -> Result<HostPattern, String> {
+        let lower = s.trim().to_ascii_lowercase();
+        let (name, port) = split_host_port(&lower).ok_or_else(|| format!("invalid host {s:?}"))?;
+        if name.is_empty() {
+            return Err(format!("invalid host {s:?}: empty name"));
+        }
+        if let Some(suffix) = name.strip_prefix('*') {
+            if !suffix.starts_with('.') || suffix.len() < 2 || suffix[1..].contains('*') {
+                return Err(format!(
+                    "invalid host {s:?}: a wildcard must be a leading `*.` label"
+                ));
+            }
+            return Ok(HostPattern::Wildcard {
+                suffix: suffix.to_owned(),
+                port,
+            });
+        }
+        if name.contains('*') {
+            return Err(format!(
+                "invalid host {s:?}: a wildcard must be a leading `*.` label"
+            ));
+        }
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.[]:_".contains(&b))
+        {
+            return Err(format!("invalid host {s:?}"));
+        }
+        Ok(HostPattern::Exact {
+            name: name.to_owned(),
+            port,
+        })
+    }
+}
+
+/// Splits `host[:port]` (IPv6 literals in brackets). `None` if the port is not a number.
+pub fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
+    let colon = if s.starts_with('[') {
+        let close = s.find(']')?;
+        match &s[close + 1..] {
+            "" => return Some((s, None)),
+            rest if rest.starts_with(':') => close + 1,
+            _ => return None,
+        }
+    } else {
+        match s.rfind(':') {
+            None => return Some((s, None)),
+            Some(i) => i,
+        }
+    };
+    let port = s[colon + 1..].parse().ok()?;
+    Some((&s[..colon], Some(port)))
+}
+
+/// Where a site's requests go. Only ever built from config: never from a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamSpec {
+    /// An S3 endpoint, CloudFront distribution or S3-compatible store. A request for
+    /// `/a/b.png` goes to `base_path` + `/a/b.png`.
+    Http {
+        scheme: Scheme,
+        authority: Authority,
+        /// Path prefix without a trailing slash (`/bucket` for path-style, or empty).
+        base_path: String,
+    },
+    /// A local folder served like a bucket.
+    File { root: PathBuf, writable: bool },
+}
+
+impl UpstreamSpec {
+    /// Parses `http(s)://host[:port][/prefix]` or `file:PATH` (relative to `base_dir`).
+    pub fn parse(s: &str, base_dir: &Path, writable: bool) -> Result<UpstreamSpec, String> {
+        if let Some(path) = s.strip_prefix("file:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            let root = base_dir.join(path);
+            if !root.is_dir() {
+                return Err(format!(
+                    "upstream {s:?}: {} is not a directory",
+                    root.display()
+                ));
+            }
+            return Ok(UpstreamSpec::File { root, writable });
+        }
+        if writable {
+            return Err(
+                "`writable` applies to file: upstreams only; an HTTP upstream decides for itself"
+                    .into(),
+            );
+        }
+        let uri: Uri = s.parse().map_err(|e| format!("upstream {s:?}: {e}"))?;
+        let scheme = uri
+            .scheme()
+            .cloned()
+            .ok_or_else(|| format!("upstream {s:?}: needs http://, https:// or file:"))?;
+        if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
+            return Err(format!(
+                "upstream {s:?}: scheme must be http, https or file"
+            ));
+        }
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| format!("upstream {s:?}: no host"))?;
+        if authority.as_str().contains('@') {
+            return Err(format!(
+                "upstream {s:?}: credentials in the URL are not accepted"
+            ));
+        }
+        if uri.query().is_some() {
+            return Err(format!("upstream {s:?}: a query string is not accepted"));
+        }
+        let base_path = uri.path().trim_end_matches('/').to_owned();
+        Ok(UpstreamSpec::Http {
+            scheme,
+            authority,
+            base_path,
+        })
+    }
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    match s {
+        "s3" => Ok(Mode::S3),
+        "enforce" => Ok(Mode::Enforce),
+        other => Err(format!(
+            "unknown mode {other:?}: expected \"enforce\" or \"s3\""
+        )),
+    }
+}
+
+/// A TOML file as read: the parsed schema plus what is needed to locate errors.
+pub struct Source<'a> {
+    pub file: FileConfig,
+    pub path: &'a Path,
+    pub text: &'a str,
+}
+
+/// Reads, parses and validates a TOML config file.
+pub fn load(path: &Path) -> Result<Config, Diagnostics> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Diagnostics(vec![Diagnostic::whole(path, format!("cannot read: {e}"))]))?;
+    parse(path, &text)
+}
+
+/// Parses and validates TOML text as if read from `path` (relative paths inside it
+/// resolve against `path`'s directory).
+pub fn parse(path: &Path, text: &str) -> Result<Config, Diagnostics> {
+    let file: FileConfig =
+        toml::from_str(text).map_err(|e| Diagnostics(vec![toml_diag(path, text, &e)]))?;
+    Config::try_from(Source { file, path, text })
+}
+
+fn toml_diag(path: &Path, text: &str, e: &toml::de::Error) -> Diagnostic {
+    let msg = e.message().trim().to_owned();
+    match e.span() {
+        Some(span) => Diagnostic::at_offset(path, text, span.start, msg),
+        None => Diagnostic::whole(path, msg),
+    }
+}
+
+/// Collects diagnostics while a config is converted.
+struct Collector<'a> {
+    path: &'a Path,
+    text: &'a str,
+    out: Vec<Diagnostic>,
+}
+
+impl Collector<'_> {
+    fn at<T>(&mut self, v: &Spanned<T>, msg: impl Into<String>) {
+        self.out.push(Diagnostic::at_offset(
+            self.path,
+            self.text,
+            v.span().start,
+            msg,
+        ));
+    }
+}
+
+impl TryFrom<Source<'_>> for Config {
+    type Error = Diagnostics;
+
+    fn try_from(src: Source<'_>) -> Result<Config, Diagnostics> {
+        let base_dir = src.path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let mut c = Collector {
+            path: src.path,
+            text: src.text,
+            out: Vec::new(),
+        };
+        let f = src.file;
+        let listen = match f.listen.get_ref().parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(e) => {
+                c.at(
+                    &f.listen,
+                    format!("listen: {e} (expected e.g. \"127.0.0.1:8080\")"),
+                );
+                None
+            }
+        };
+        let mut log = LogConfig::default();
+        if let Some(fmt) = &f.log.format {
+            match fmt.get_ref().as_str() {
+                "text" => log.format = LogFormat::Text,
+                "json" => log.format = LogFormat::Json,
+                other => c.at(
+                    fmt,
+                    format!("log.format: unknown {other:?}: expected \"text\" or \"json\""),
+                ),
+            }
+        }
+        if let Some(on) = f.log.access_log {
+            log.access_log = on;
+        }
+        if let Some(w) = &f.server.workers {
+            if *w.get_ref() == 0 {
+                c.at(w, "server.workers must be at least 1");
+            }
+        }
+        let mut pool = PoolConfig::default();
+        if let Some(d) = f.upstream.pool_idle_timeout {
+            pool.idle_timeout = d.0;
+        }
+        if let Some(n) = f.upstream.pool_max_idle_per_host {
+            pool.max_idle_per_host = n;
+        }
+        let connect = f
+            .upstream
+            .connect_timeout
+            .map_or(DEFAULT_CONNECT_TIMEOUT, |d| d.0);
+        let first_byte = f
+            .upstream
+            .first_byte_timeout
+            .map_or(DEFAULT_FIRST_BYTE_TIMEOUT, |d| d.0);
+
+        if f.site.is_empty() {
+            c.out.push(Diagnostic::at(
+                src.path,
+                (1, 1),
+                "no [[site]]: at least one site is needed",
+            ));
+        }
+        let mut sites = Vec::new();
+        for s in f.site {
+            if let Some(site) = convert_site(&mut c, &base_dir, s, connect, first_byte) {
+                sites.push(Arc::new(site));
+            }
+        }
+        check_site_set(&mut c, &sites);
+
+        match (listen, c.out.is_empty()) {
+            (Some(listen), true) => Ok(Config {
+                listen,
+                workers: f.server.workers.map(|w| w.into_inner()),
+                header_read_timeout: f
+                    .server
+                    .header_read_timeout
+                    .map_or(DEFAULT_HEADER_READ_TIMEOUT, |d| d.0),
+                max_header_bytes: f
+                    .server
+                    .max_header_bytes
+                    .map_or(DEFAULT_MAX_HEADER_BYTES, |b| {
+                        usize::try_from(b.0).unwrap_or(usize::MAX)
+                    }),
+                log,
+                pool,
+                sites,
+            }),
+            _ => Err(Diagnostics(c.out)),
+        }
+    }
+}
+
+fn convert_site(
+    c: &mut Collector<'_>,
+    base_dir: &Path,
+    s: SiteSection,
+    connect: Duration,
+    first_byte: Duration,
+) -> Option<Site> {
+    let before = c.out.len();
+    let mut hosts = Vec::new();
+    for h in &s.hosts {
+        match HostPattern::parse(h.get_ref()) {
+            Ok(p) => hosts.push(p),
+            Err(e) => c.at(h, e),
+        }
+    }
+    if hosts.is_empty() && !s.default {
+        c.at(
+            &s.name,
+            format!(
+                "site {:?} lists no hosts and is not the default: nothing would reach it",
+                s.name.get_ref()
+            ),
+        );
+    }
+    let upstream = match UpstreamSpec::parse(s.upstream.get_ref(), base_dir, s.writable) {
+        Ok(u) => Some(u),
+        Err(e) => {
+            c.at(&s.upstream, e);
+            None
+        }
+    };
+    let mode = match &s.mode {
+        None => Mode::Enforce,
+        Some(m) => parse_mode(m.get_ref()).unwrap_or_else(|e| {
+            c.at(m, e);
+            Mode::Enforce
+        }),
+    };
+    let cors = match (&s.cors_rules, s.cors) {
+        (Some(file), Some(inline)) => {
+            c.at(
+                file,
+                "use either cors_rules (a file) or inline [[site.cors]] rules, not both",
+            );
+            let _ = inline;
+            None
+        }
+        (Some(file), None) => {
+            let path = base_dir.join(file.get_ref());
+            match load_rules_file(&path) {
+                Ok(p) => Some(Arc::new(p)),
+                Err(ds) => {
+                    c.at(
+                        file,
+                        format!("CORS rules file {} is invalid:", path.display()),
+                    );
+                    c.out.extend(ds.0);
+                    None
+                }
+            }
+        }
+        (None, Some(inline)) => compile_inline(c, &inline).map(Arc::new),
+        (None, None) => None,
+    };
+    if c.out.len() > before {
+        return None;
+    }
+    Some(Site {
+        name: s.name.into_inner(),
+        hosts,
+        default: s.default,
+        upstream: upstream?,
+        mode,
+        cors,
+        connect_timeout: s.connect_timeout.map_or(connect, |d| d.0),
+        first_byte_timeout: s.first_byte_timeout.map_or(first_byte, |d| d.0),
+    })
+}
+
+/// Names must be unique, at most one default, and no host may belong to two sites.
+fn check_site_set(c: &mut Collector<'_>, sites: &[Arc<Site>]) {
+    let path = c.path;
+    for (i, a) in sites.iter().enumerate() {
+        for b in &sites[..i] {
+            if a.name == b.name {
+                c.out.push(Diagnostic::whole(
+                    path,
+                    format!("two sites are named {:?}", a.name),
+                ));
+            }
+            if a.default && b.default {
+                c.out.push(Diagnostic::whole(
+                    path,
+                    format!("sites {:?} and {:?} are both the default", b.name, a.name),
+                ));
+            }
+            if let Some(h) = a.hosts.iter().find(|h| b.hosts.contains(h)) {
+                c.out.push(Diagnostic::whole(
+                    path,
+                    format!(
+                        "host {h:?} is listed by sites {:?} and {:?}",
+                        b.name, a.name
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// Loads a CORS rules file in any of S3's formats, validated like PutBucketCors.
+pub fn load_rules_file(path: &Path) -> Result<CorsPolicy, Diagnostics> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Diagnostics(vec![Diagnostic::whole(path, format!("cannot read: {e}"))]))?;
+    rules_from_text(path, &text)
+}
+
+/// Parses and validates rules in any of S3's formats; `path` only labels errors.
+pub fn rules_from_text(path: &Path, text: &str) -> Result<CorsPolicy, Diagnostics> {
+    let parsed = s3_formats::parse(text).map_err(|errs| {
+        Diagnostics(
+            errs.into_iter()
+                .map(|e| Diagnostic::at(path, (e.line, e.column), e.message))
+                .collect(),
+        )
+    })?;
+    CorsPolicy::compile(&parsed.rules).map_err(|errs| {
+        Diagnostics(
+            errs.into_iter()
+                .map(|e| Diagnostic::at(path, parsed.position(e.at), e.to_string()))
+                .collect(),
+        )
+    })
+}
+
+fn strings(v: &Option<Spanned<Vec<Spanned<String>>>>) -> Vec<String> {
+    v.as_ref()
+        .map(|l| l.get_ref().iter().map(|s| s.get_ref().clone()).collect())
+        .unwrap_or_default()
+}
+
+fn compile_inline(c: &mut Collector<'_>, rules: &[Spanned<RuleSection>]) -> Option<CorsPolicy> {
+    let specs: Vec<RuleSpec> = rules
+        .iter()
+        .map(|r| {
+            let r = r.get_ref();
+            RuleSpec {
+                id: r.id.as_ref().map(|s| s.get_ref().clone()),
+                allowed_origins: strings(&r.allowed_origins),
+                allowed_methods: strings(&r.allowed_methods),
+                allowed_headers: strings(&r.allowed_headers),
+                expose_headers: strings(&r.expose_headers),
+                max_age_seconds: r.max_age_seconds.as_ref().map(|m| *m.get_ref()),
+            }
+        })
+        .collect();
+    match CorsPolicy::compile(&specs) {
+        Ok(p) => Some(p),
+        Err(errs) => {
+            for e in errs {
+                let offset = inline_offset(rules, e.at);
+                let pos = offset.map_or((1, 1), |o| line_col(c.text, o));
+                c.out.push(Diagnostic::at(c.path, pos, e.to_string()));
+            }
+            None
+        }
+    }
+}
+
+/// Byte offset of the TOML value a validation error names, or of its rule.
+fn inline_offset(rules: &[Spanned<RuleSection>], at: Location) -> Option<usize> {
+    let rule = rules.get(at.rule?)?;
+    let r = rule.get_ref();
+    let list = match at.field {
+        Some(Field::AllowedOrigin) => &r.allowed_origins,
+        Some(Field::AllowedMethod) => &r.allowed_methods,
+        Some(Field::AllowedHeader) => &r.allowed_headers,
+        Some(Field::ExposeHeader) => &r.expose_headers,
+        Some(Field::Id) => {
+            return Some(r.id.as_ref().map_or(rule.span().start, |s| s.span().start))
+        }
+        Some(Field::MaxAgeSeconds) => {
+            return Some(
+                r.max_age_seconds
+                    .as_ref()
+                    .map_or(rule.span().start, |s| s.span().start),
+            )
+        }
+        None => return Some(rule.span().start),
+    };
+    let Some(list) = list else {
+        return Some(rule.span().start);
+    };
+    Some(match at.item.and_then(|i| list.get_ref().get(i)) {
+        Some(item) => item.span().start,
+        None => list.span().start,
+    })
+}
+
+/// The quick-start one-site config: any Host, no TOML file.
+pub struct OneSite {
+    pub listen: SocketAddr,
+    pub upstream: String,
+    pub cors_rules: Option<PathBuf>,
+    pub mode: Mode,
+    pub writable: bool,
+}
+
+impl TryFrom<OneSite> for Config {
+    type Error = Diagnostics;
+
+    fn try_from(o: OneSite) -> Result<Config, Diagnostics> {
+        let arg = Path::new("--upstream");
+        let upstream = UpstreamSpec::parse(&o.upstream, Path::new("."), o.writable)
+            .map_err(|e| Diagnostics(vec![Diagnostic::whole(arg, e)]))?;
+        let cors = match &o.cors_rules {
+            Some(p) => Some(Arc::new(load_rules_file(p)?)),
+            None => None,
+        };
+        Ok(Config {
+            listen: o.listen,
+            workers: None,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            log: LogConfig::default(),
+            pool: PoolConfig::default(),
+            sites: vec![Arc::new(Site {
+                name: "default".into(),
+                hosts: Vec::new(),
+                default: true,
+                upstream,
+                mode: o.mode,
+                cors,
+                connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+                first_byte_timeout: DEFAULT_FIRST_BYTE_TIMEOUT,
+            })],
+        })
+    }
+}

@@ -1,0 +1,132 @@
+//! Forwarding to an HTTP(S) upstream through hyper-util's pooled client.
+//!
+//! Why not reqwest: it parses every URL with WHATWG rules, which rewrite `\` to `/`,
+//! collapse `%2e%2e` segments and re-encode some bytes, so the key S3 sees could differ
+//! from the key the client sent. hyper-util's client sends the request target exactly
+//! as given. It also retries, once, a request that failed on a reused pooled connection
+//! before any byte of it was written (`retry_canceled_requests`), so a stale keep-alive
+//! never surfaces as a spurious 502.
+use std::error::Error as _;
+use std::time::Duration;
+
+use http::{Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use super::Body;
+use crate::config::PoolConfig;
+
+/// Why a forward failed; decides 502 versus 504.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("connect failed: {0}")]
+    Connect(String),
+    #[error("connect timed out after {0:?}")]
+    ConnectTimeout(Duration),
+    #[error("no response headers within {0:?}")]
+    FirstByteTimeout(Duration),
+    #[error("upstream failed: {0}")]
+    Failed(String),
+}
+
+impl UpstreamError {
+    /// 504 for timeouts, 502 for everything else (RFC 9110 §15.6.3, §15.6.5).
+    pub fn status(&self) -> http::StatusCode {
+        match self {
+            UpstreamError::ConnectTimeout(_) | UpstreamError::FirstByteTimeout(_) => {
+                http::StatusCode::GATEWAY_TIMEOUT
+            }
+            _ => http::StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// A short label for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UpstreamError::Connect(_) => "connect",
+            UpstreamError::ConnectTimeout(_) => "connect-timeout",
+            UpstreamError::FirstByteTimeout(_) => "first-byte-timeout",
+            UpstreamError::Failed(_) => "failed",
+        }
+    }
+}
+
+/// A pooled client for one site's upstream.
+#[derive(Clone)]
+pub struct HttpUpstream {
+    client: Client<HttpsConnector<HttpConnector>, Incoming>,
+    connect_timeout: Duration,
+    first_byte_timeout: Duration,
+}
+
+impl HttpUpstream {
+    pub fn new(
+        pool: PoolConfig,
+        connect_timeout: Duration,
+        first_byte_timeout: Duration,
+    ) -> std::io::Result<Self> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(connect_timeout));
+        http.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .try_with_platform_verifier()
+            .map_err(std::io::Error::other)?
+            .https_or_http()
+            .enable_all_versions()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .pool_idle_timeout(pool.idle_timeout)
+            .pool_max_idle_per_host(pool.max_idle_per_host)
+            .retry_canceled_requests(true)
+            .set_host(false)
+            .build(https);
+        Ok(HttpUpstream {
+            client,
+            connect_timeout,
+            first_byte_timeout,
+        })
+    }
+
+    /// Sends the request (URI already absolute, headers already prepared) and returns
+    /// the response with its body still streaming. Dropping the returned future or the
+    /// body cancels the upstream request and closes its connection.
+    pub async fn send(&self, req: Request<Incoming>) -> Result<Response<Body>, UpstreamError> {
+        let resp =
+            match tokio::time::timeout(self.first_byte_timeout, self.client.request(req)).await {
+                Err(_) => return Err(UpstreamError::FirstByteTimeout(self.first_byte_timeout)),
+                Ok(Err(e)) => return Err(self.classify(e)),
+                Ok(Ok(r)) => r,
+            };
+        Ok(resp.map(|b| b.map_err(Into::into).boxed_unsync()))
+    }
+
+    fn classify(&self, e: hyper_util::client::legacy::Error) -> UpstreamError {
+        let mut detail = e.to_string();
+        let mut timed_out = false;
+        let mut src = e.source();
+        while let Some(s) = src {
+            detail.push_str(": ");
+            detail.push_str(&s.to_string());
+            if s.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+            {
+                timed_out = true;
+            }
+            src = s.source();
+        }
+        if e.is_connect() && timed_out {
+            UpstreamError::ConnectTimeout(self.connect_timeout)
+        } else if e.is_connect() {
+            UpstreamError::Connect(detail)
+        } else {
+            UpstreamError::Failed(detail)
+        }
+    }
+}
