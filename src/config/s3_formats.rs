@@ -52,6 +52,16 @@ pub struct ParsedRules {
 }
 
 impl ParsedRules {
+    /// Rules that did not come from a file (built in code or tests): every position
+    /// is (1,1).
+    pub fn without_positions(format: RulesFormat, rules: Vec<RuleSpec>) -> Self {
+        ParsedRules {
+            format,
+            rules,
+            positions: Positions::default(),
+        }
+    }
+
     /// 1-based (line, column) of the value `at` names; falls back to the field, then
     /// the rule, then the document start.
     ///
@@ -120,11 +130,12 @@ pub fn parse(text: &str) -> Result<ParsedRules, Vec<SyntaxError>> {
         b'[' => {
             // `[` also opens a TOML table header, so JSON that does not even parse
             // may be TOML; shape errors in valid JSON are reported as such.
-            let not_json = serde_json::from_str::<serde::de::IgnoredAny>(text).is_err();
-            match toml_instead(text, &index, first).filter(|_| not_json) {
-                Some(errors) => Err(errors),
-                None => json::parse(text, &index, RulesFormat::ConsoleJson),
+            if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() {
+                if let Some(errors) = toml_instead(text, &index, first) {
+                    return Err(errors);
+                }
             }
+            json::parse(text, &index, RulesFormat::ConsoleJson)
         }
         _ => Err(toml_instead(text, &index, first).unwrap_or_else(|| {
             vec![index.error(

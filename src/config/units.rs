@@ -320,3 +320,180 @@ impl<'de> Deserialize<'de> for ByteSize {
         d.deserialize_any(V)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: u64 = 1000;
+
+    #[test]
+    fn durations_that_parse() {
+        let cases: &[(&str, u64)] = &[
+            ("0s", 0),
+            ("0ms", 0),
+            ("250ms", 250),
+            ("30s", 30 * SEC),
+            ("5m", 300 * SEC),
+            ("2h", 7200 * SEC),
+            ("1d", 86_400 * SEC),
+            ("1m30s", 90 * SEC),
+            ("1h0m5s", 3605 * SEC),
+            ("1d2h3m4s5ms", ((26 * 60 + 3) * 60 + 4) * SEC + 5),
+            (" 30s ", 30 * SEC),
+            ("007s", 7 * SEC),
+        ];
+        for (text, ms) in cases {
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_millis(*ms)),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn durations_that_fail() {
+        let cases: &[(&str, &str)] = &[
+            ("", "empty duration"),
+            ("   ", "empty duration"),
+            ("-5s", "negative duration"),
+            ("30", "missing unit in duration \"30\": write e.g. \"30s\""),
+            ("1m30", "missing unit"),
+            ("5sec", "unknown unit \"sec\""),
+            ("5S", "unknown unit \"S\""),
+            ("1.5s", "fractions are not supported"),
+            ("s", "expected a whole number"),
+            ("30s1m", "largest to smallest"),
+            ("1s1s", "largest to smallest"),
+            ("1m 30s", "expected a whole number"),
+            ("99999999999999999999s", "too large"),
+            ("18446744073709551615d", "too large"),
+        ];
+        for (text, part) in cases {
+            let err = parse_duration(text).expect_err(text);
+            assert!(err.contains(part), "{text:?}: {err}");
+            assert!(err.contains('"'), "{text:?}: message shows a value: {err}");
+        }
+        assert_eq!(
+            parse_duration("5sec").unwrap_err(),
+            "unknown unit \"sec\" in duration \"5sec\": use ms, s, m, h or d, \
+             e.g. \"30s\", \"250ms\" or \"1m30s\""
+        );
+    }
+
+    #[test]
+    fn sizes_that_parse() {
+        let cases: &[(&str, u64)] = &[
+            ("0", 0),
+            ("1048576", 1 << 20),
+            ("512B", 512),
+            ("1KB", 1000),
+            ("1kB", 1000),
+            ("64MB", 64_000_000),
+            ("2GB", 2_000_000_000),
+            ("1TB", 1_000_000_000_000),
+            ("1KiB", 1024),
+            ("64MiB", 64 << 20),
+            ("1GiB", 1 << 30),
+            ("2TiB", 2 << 40),
+            ("64 MiB", 64 << 20),
+            (" 10 B ", 10),
+            ("16777215TiB", 16_777_215 << 40),
+        ];
+        for (text, bytes) in cases {
+            assert_eq!(parse_size(text), Ok(*bytes), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn sizes_that_fail() {
+        let cases: &[(&str, &str)] = &[
+            ("", "empty size"),
+            ("-1", "negative size"),
+            ("MiB", "expected a whole number"),
+            ("1.5MiB", "fractions are not supported"),
+            ("64M", "ambiguous unit \"M\""),
+            ("4k", "ambiguous unit \"k\""),
+            ("1G", "ambiguous unit \"G\""),
+            ("64mb", "did you mean \"64MB\"?"),
+            ("64mib", "did you mean \"64MiB\"?"),
+            ("64  MiB", "at most one space"),
+            ("64 bytes", "unknown unit \"bytes\""),
+            ("16777216TiB", "too large"),
+            ("18446744073709551616", "too large"),
+        ];
+        for (text, part) in cases {
+            let err = parse_size(text).expect_err(text);
+            assert!(err.contains(part), "{text:?}: {err}");
+        }
+        assert_eq!(
+            parse_size("64M").unwrap_err(),
+            "ambiguous unit \"M\" in size \"64M\": write \"64MiB\" (powers of 1024) \
+             or \"64MB\" (powers of 1000)"
+        );
+    }
+
+    #[test]
+    fn display_round_trips() {
+        let durations: &[(u64, &str)] = &[
+            (0, "0s"),
+            (250, "250ms"),
+            (30 * SEC, "30s"),
+            (90 * SEC, "1m30s"),
+            (3600 * SEC, "1h"),
+            (86_400 * SEC + 1, "1d1ms"),
+            (1500, "1s500ms"),
+        ];
+        for (ms, text) in durations {
+            let d = HumanDuration(Duration::from_millis(*ms));
+            assert_eq!(d.to_string(), *text);
+            assert_eq!(text.parse::<HumanDuration>(), Ok(d));
+        }
+        let sizes: &[(u64, &str)] = &[
+            (0, "0B"),
+            (1500, "1500B"),
+            (64 << 20, "64MiB"),
+            (1_000_000_000, "1GB"),
+            (1024 * 1000, "1000KiB"),
+            (3 << 40, "3TiB"),
+        ];
+        for (bytes, text) in sizes {
+            assert_eq!(ByteSize(*bytes).to_string(), *text);
+            assert_eq!(text.parse::<ByteSize>(), Ok(ByteSize(*bytes)));
+        }
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Limits {
+        timeout: HumanDuration,
+        body: ByteSize,
+    }
+
+    #[test]
+    fn deserialize_from_toml_and_json() {
+        let l: Limits = toml::from_str("timeout = \"1m30s\"\nbody = \"64MiB\"").unwrap();
+        assert_eq!(l.timeout, HumanDuration(Duration::from_secs(90)));
+        assert_eq!(l.body, ByteSize(64 << 20));
+        let l: Limits = toml::from_str("timeout = \"0s\"\nbody = 4096").unwrap();
+        assert_eq!(l.body, ByteSize(4096));
+        let l: Limits = serde_json::from_str(r#"{"timeout": "5s", "body": 10}"#).unwrap();
+        assert_eq!(l.timeout.0, Duration::from_secs(5));
+
+        let bad: &[(&str, &str)] = &[
+            (
+                "timeout = 30\nbody = 1",
+                "a duration needs a unit: write \"30s\" or \"30ms\", not 30",
+            ),
+            ("timeout = \"30\"\nbody = 1", "missing unit"),
+            ("timeout = 1.5\nbody = 1", "not the number 1.5"),
+            ("timeout = \"1s\"\nbody = -1", "negative size -1"),
+            ("timeout = \"1s\"\nbody = \"8M\"", "ambiguous unit \"M\""),
+            ("timeout = \"1s\"\nbody = 1.5", "whole number of bytes"),
+        ];
+        for (text, part) in bad {
+            let err = toml::from_str::<Limits>(text).unwrap_err().to_string();
+            assert!(err.contains(part), "{text:?}: {err}");
+        }
+    }
+}

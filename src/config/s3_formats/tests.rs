@@ -659,3 +659,10 @@ fn syntax_error_displays_position() {
     };
     assert_eq!(e.to_string(), "3:7: boom");
 }
+
+#[test]
+fn rules_without_positions_point_at_the_start() {
+    let parsed = ParsedRules::without_positions(RulesFormat::Xml, three_rules());
+    let loc = at(Some(2), Some(Field::AllowedOrigin), Some(0));
+    assert_eq!(parsed.position(loc), (1, 1));
+}
