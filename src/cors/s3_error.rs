@@ -52,16 +52,16 @@ fn element(out: &mut String, name: &str, text: &str) {
     out.push('>');
 }
 
-/// XML 1.0 text escaping. Characters XML 1.0 cannot carry at all (C0 controls other
-/// than TAB/LF/CR) are dropped rather than escaped.
+/// XML 1.0 element-text escaping: `&`, `<`, `>` only. Quotes need no escaping in text,
+/// and S3 writes its own message with a bare `'` ("resource's CORS spec"), so escaping
+/// them would break byte equality. Characters XML 1.0 cannot carry at all (C0
+/// controls other than TAB/LF/CR) are dropped rather than escaped.
 pub fn escape_into(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
             '\t' | '\n' | '\r' => out.push(c),
             c if (c as u32) < 0x20 => {}
             c => out.push(c),
