@@ -139,10 +139,9 @@ fn s3_preflight(policy: Option<&CorsPolicy>, input: &PreflightInput<'_>) -> Loca
         let body = s3_error::bad_request(s3_error::NO_ORIGIN, id);
         return xml(StatusCode::BAD_REQUEST, body, Outcome::NoOrigin);
     };
-    let method_text = input.request_method.map(lossy);
     let Some(policy) = policy else {
-        let method = method_text.as_deref().unwrap_or("OPTIONS");
-        let body = s3_error::forbidden(s3_error::NOT_ENABLED, method, "BUCKET", id);
+        let method = input.request_method.map_or("OPTIONS".into(), lossy);
+        let body = s3_error::forbidden(s3_error::NOT_ENABLED, &method, "BUCKET", id);
         return xml(StatusCode::FORBIDDEN, body, Outcome::NoCorsConfig);
     };
     // spec §2 step 4 (inferred): missing ACRM → 400 "…: null". We treat an empty ACRM
@@ -162,8 +161,8 @@ fn s3_preflight(policy: Option<&CorsPolicy>, input: &PreflightInput<'_>) -> Loca
         // Not an S3 limit; in S3 mode it looks like any other refusal.
         Decision::TooManyHeaders => Miss::TooManyHeaders,
     };
-    let method = method_text.as_deref().unwrap_or_default();
-    let body = s3_error::forbidden(s3_error::NOT_ALLOWED, method, input.resource.as_s3(), id);
+    let method = lossy(acrm);
+    let body = s3_error::forbidden(s3_error::NOT_ALLOWED, &method, input.resource.as_s3(), id);
     xml(StatusCode::FORBIDDEN, body, Outcome::Denied(miss))
 }
 
