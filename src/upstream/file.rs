@@ -13,7 +13,8 @@
 //! MD5 digests but derived from size, modification time and inode; objects carry no
 //! stored metadata, so `Content-Type` is guessed from the extension; a key cannot be
 //! both an object and a prefix of another (`a` and `a/b`); keys with `.`, `..` or empty
-//! segments are refused.
+//! segments are refused; writes naming a sub-resource (`?acl`, `?tagging`, multipart
+//! parts) or a copy source are 501 NotImplemented rather than mistaken for a plain PUT.
 
 mod conditional;
 mod error;
@@ -127,6 +128,12 @@ impl FileBucket {
                 "This file: bucket is read-only.",
             )));
         }
+        if write {
+            let copy = method == Method::PUT && req.headers().contains_key("x-amz-copy-source");
+            if copy || write_subresource(req.uri().query()).is_some() {
+                return Err(with_key(S3Error::not_implemented()));
+            }
+        }
         let key = match parsed {
             Ok(k) => k,
             Err(KeyError::Bucket) => {
@@ -146,17 +153,24 @@ impl FileBucket {
         let result = match method {
             Method::PUT => self.put(req, &key).await,
             Method::DELETE => self.delete(&key).await,
-            _ => self.get(&req, &key).await,
+            // Only the parts, not `&Request<B>`: that would make the future Send only for
+            // `B: Sync`, which hyper's `Incoming` and boxed bodies are not.
+            _ => self.get(req.method(), req.headers(), &key).await,
         };
         result.map_err(|e| e.with_key(&key.key))
     }
 
     /// GET and HEAD.
-    async fn get<B>(&self, req: &Request<B>, key: &ObjectKey) -> Result<Response<Body>, S3Error> {
-        let head = req.method() == Method::HEAD;
+    async fn get(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        key: &ObjectKey,
+    ) -> Result<Response<Body>, S3Error> {
+        let head = method == Method::HEAD;
         let (mut file, meta) = self.open(key).await?;
         let v = validators(&meta);
-        match conditional::evaluate(req.method(), req.headers(), &v) {
+        match conditional::evaluate(method, headers, &v) {
             Outcome::Proceed => {}
             Outcome::Failed(condition) => return Err(S3Error::precondition_failed(condition)),
             Outcome::NotModified => {
@@ -170,8 +184,8 @@ impl FileBucket {
 
         let size = meta.len();
         // S3 honours Range on HEAD as well (206 with the part's length), so we do too.
-        let ranged = match req.headers().get(header::RANGE).map(|r| r.to_str()) {
-            Some(Ok(value)) if conditional::if_range_holds(req.headers(), &v) => {
+        let ranged = match headers.get(header::RANGE).map(|r| r.to_str()) {
+            Some(Ok(value)) if conditional::if_range_holds(headers, &v) => {
                 match range::parse(value, size) {
                     Ranged::Unsatisfiable => return Err(S3Error::invalid_range(size, value)),
                     r => r,
@@ -262,6 +276,31 @@ impl FileBucket {
         B: http_body::Body<Data = Bytes> + Send + Unpin,
         B::Error: Into<BoxError>,
     {
+        // Conditional writes (S3 supports `If-Match` and `If-None-Match: *` on PUT). The
+        // check against the current object is not atomic with the write below; only
+        // `If-None-Match: *` is, through `link(2)` at commit time.
+        let headers = req.headers();
+        let create_only = headers
+            .get(header::IF_NONE_MATCH)
+            .is_some_and(|v| v.as_bytes().trim_ascii() == b"*");
+        if headers.contains_key(header::IF_MATCH)
+            || headers.contains_key(header::IF_NONE_MATCH)
+            || headers.contains_key(header::IF_UNMODIFIED_SINCE)
+        {
+            match self.open(key).await {
+                Ok((_, meta)) => {
+                    if let Outcome::Failed(condition) =
+                        conditional::evaluate(req.method(), headers, &validators(&meta))
+                    {
+                        return Err(S3Error::precondition_failed(condition));
+                    }
+                }
+                // Nothing to match: S3 answers 404 NoSuchKey.
+                Err(e) if headers.contains_key(header::IF_MATCH) => return Err(e),
+                Err(_) => {}
+            }
+        }
+
         let dir = self.parent_dir(key).await?;
         let Some(name) = key.rel.file_name() else {
             return Err(S3Error::invalid_uri());
@@ -285,18 +324,26 @@ impl FileBucket {
                 return Err(e);
             }
         };
+        if create_only {
+            // link(2) fails if the target exists, so a concurrent creator cannot be
+            // overwritten; then the temporary name goes.
+            let linked = fs::hard_link(&temp.path, &target).await;
+            temp.remove().await;
+            return match linked {
+                Ok(()) => put_answer(&meta),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    Err(S3Error::precondition_failed("If-None-Match"))
+                }
+                Err(e) => Err(S3Error::from_write(&e)),
+            };
+        }
         // rename(2) replaces a file or a symlink (not its target) atomically.
         if let Err(e) = fs::rename(&temp.path, &target).await {
             temp.remove().await;
             return Err(S3Error::from_write(&e));
         }
         temp.disarm();
-        let mut response = Response::new(empty());
-        put_validators(response.headers_mut(), &validators(&meta))?;
-        response
-            .headers_mut()
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
-        Ok(response)
+        put_answer(&meta)
     }
 
     /// The canonical directory a key's object goes in, creating missing folders. Walks
@@ -377,6 +424,32 @@ impl FileBucket {
             Err(e) => Err(S3Error::from_write(&e)),
         }
     }
+}
+
+/// 200 with the new object's validators, as S3 answers a PUT.
+fn put_answer(meta: &std::fs::Metadata) -> Result<Response<Body>, S3Error> {
+    let mut response = Response::new(empty());
+    put_validators(response.headers_mut(), &validators(meta))?;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
+    Ok(response)
+}
+
+/// The first query parameter of a write that names an S3 sub-resource or operation
+/// (`?acl`, `?tagging`, `?uploadId=…&partNumber=…`, …). Treating those as a plain PUT or
+/// DELETE of the object would overwrite it with an ACL document or delete it, so they
+/// are refused. Presigned-URL parameters (`X-Amz-*`) and the SDKs' `x-id` are harmless.
+fn write_subresource(query: Option<&str>) -> Option<&str> {
+    query?
+        .split('&')
+        .map(|pair| pair.split('=').next().unwrap_or(pair))
+        .find(|name| {
+            let presign = name
+                .get(..6)
+                .is_some_and(|p| p.eq_ignore_ascii_case("x-amz-"));
+            !(name.is_empty() || presign || *name == "x-id")
+        })
 }
 
 /// Errors that mean "there is no such object" for DELETE.

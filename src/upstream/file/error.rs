@@ -66,6 +66,16 @@ impl S3Error {
         )
     }
 
+    /// A write S3 would understand but a folder does not (copies, ACLs, tags,
+    /// multipart parts).
+    pub(super) fn not_implemented() -> Self {
+        Self::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            "A header or query you provided implies functionality that is not implemented by the file: backend.",
+        )
+    }
+
     pub(super) fn precondition_failed(condition: &'static str) -> Self {
         Self::new(
             StatusCode::PRECONDITION_FAILED,
