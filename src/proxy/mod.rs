@@ -40,7 +40,7 @@ use route::Router;
 /// Where one site's requests go, built from its [`UpstreamSpec`].
 enum Backend {
     Http {
-        client: HttpUpstream,
+        client: Box<HttpUpstream>,
         scheme: Scheme,
         authority: Authority,
         base_path: String,
@@ -66,11 +66,11 @@ impl Gateway {
                     authority,
                     base_path,
                 } => Backend::Http {
-                    client: HttpUpstream::new(
+                    client: Box::new(HttpUpstream::new(
                         config.pool,
                         site.connect_timeout,
                         site.first_byte_timeout,
-                    )?,
+                    )?),
                     scheme: scheme.clone(),
                     authority: authority.clone(),
                     base_path: base_path.clone(),
@@ -174,8 +174,8 @@ async fn pipeline(
     }
     let h = req.headers();
     let (origin, acrm) = match (
-        single(h, &header::ORIGIN),
-        single(h, &header::ACCESS_CONTROL_REQUEST_METHOD),
+        cors::single(h, &header::ORIGIN),
+        cors::single(h, &header::ACCESS_CONTROL_REQUEST_METHOD),
     ) {
         (Ok(o), Ok(m)) => (o.cloned(), m.cloned()),
         _ => {
@@ -274,8 +274,8 @@ fn request_host(req: &Request<Incoming>) -> Result<Option<String>, &'static str>
     if let Some(a) = req.uri().authority() {
         return Ok(Some(a.as_str().to_owned()));
     }
-    match single(req.headers(), &header::HOST) {
-        Err(()) => Err("more than one Host header"),
+    match cors::single(req.headers(), &header::HOST) {
+        Err(_) => Err("more than one Host header"),
         Ok(None) if req.version() == Version::HTTP_11 => Err("missing Host header"),
         Ok(None) => Ok(None),
         Ok(Some(v)) => match v.to_str() {
@@ -283,16 +283,6 @@ fn request_host(req: &Request<Incoming>) -> Result<Option<String>, &'static str>
             _ => Err("invalid Host header"),
         },
     }
-}
-
-/// The one value of a header that may appear at most once.
-fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a HeaderValue>, ()> {
-    let mut it = headers.get_all(name).iter();
-    let first = it.next();
-    if it.next().is_some() {
-        return Err(());
-    }
-    Ok(first)
 }
 
 /// A list header sent on several lines, joined with `,` (RFC 9110 §5.3).
