@@ -1,5 +1,6 @@
 //! The `corsgate` command line. The CLI contract (subcommands and flags) is fixed:
 //! outside tools drive the binary through it.
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
