@@ -1,0 +1,292 @@
+#!/usr/bin/env bash
+# corsgate vs nginx doing the same job, on loopback, with wrk.
+#
+#   benches/bench.sh [--duration 10s] [--connections 64] [--rounds 3] [--threads 1]
+#   benches/bench.sh --duration 2s --rounds 1          # quick sanity run
+#
+# Topology (everything on 127.0.0.1, free ports picked at start):
+#
+#   wrk ──> corsgate (1 worker thread) ──┐
+#                                        ├──> upstream nginx (1 worker, static files)
+#   wrk ──> nginx baseline (1 worker) ───┘
+#
+# Scenarios: `preflight` (answered locally by both), `get-1k` and `get-1m` (a GET with
+# an Origin header, forwarded uncached to the upstream and decorated with CORS headers).
+# Each scenario runs corsgate and nginx alternately, --rounds times (interleaving
+# cancels slow drift such as thermal throttling or a neighbour's compile), and reports
+# the median req/s and median p50 latency of each, and the ratio corsgate/nginx.
+#
+# Caveat: wrk shares the machine with the server under test (and, for GETs, with the
+# upstream), so absolute numbers are machine-bound; the ratio is what matters. With
+# only 2 cores, CPU pinning would not isolate anything, so none is done.
+#
+# Needs: cargo, curl, python3 (free ports), nginx and wrk (installed via apt if absent).
+# Writes only to a temp dir, removed on exit; all processes it starts are stopped.
+set -euo pipefail
+
+# ---------------------------------------------------------------- options
+duration=10s
+connections=64
+rounds=3
+threads=1
+
+usage() {
+    sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --duration) duration=${2:?--duration needs a value}; shift 2 ;;
+        --connections) connections=${2:?--connections needs a value}; shift 2 ;;
+        --rounds) rounds=${2:?--rounds needs a value}; shift 2 ;;
+        --threads) threads=${2:?--threads needs a value}; shift 2 ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "bench.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    esac
+done
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: --rounds must be a positive integer" >&2; exit 2; }
+[[ $connections =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: --connections must be a positive integer" >&2; exit 2; }
+[[ $duration =~ ^[1-9][0-9]*[smh]?$ ]] || { echo "bench.sh: --duration looks like 10s, 2s, 1m" >&2; exit 2; }
+
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$script_dir/.." && pwd)
+origin=http://app.test
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'bench.sh: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- cleanup
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/corsgate-bench.XXXXXX")
+pids=()
+cleanup() {
+    local pid
+    # ${pids[@]+...}: an empty array is "unbound" under set -u in older bash.
+    for pid in ${pids[@]+"${pids[@]}"}; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in ${pids[@]+"${pids[@]}"}; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM   # runs the EXIT trap
+
+# ---------------------------------------------------------------- tools
+if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
+    log "installing nginx and wrk"
+    apt-get update && apt-get install -y nginx wrk
+fi
+for tool in cargo curl python3 nginx wrk; do
+    command -v "$tool" >/dev/null || die "$tool not found"
+done
+
+# ---------------------------------------------------------------- build
+log "building corsgate (release)"
+(cd "$repo" && cargo build --release --quiet --bin corsgate)
+# cargo metadata knows the real target dir (CARGO_TARGET_DIR, .cargo/config, ...).
+target_dir=$(cd "$repo" && cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+corsgate=$target_dir/release/corsgate
+[[ -x $corsgate ]] || die "corsgate binary not found at $corsgate"
+
+# ---------------------------------------------------------------- ports
+# Bind three sockets to port 0 at once (so the kernel hands out three distinct
+# ports), print them, close them. A race with another process grabbing one in
+# between is possible but unlikely; startup checks below would catch it.
+read -r up_port cg_port ng_port < <(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(3)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))
+')
+
+# ---------------------------------------------------------------- fixtures
+# nginx workers drop to `nobody` when started as root: the tree must be readable.
+chmod 755 "$tmp"
+mkdir -p "$tmp/bucket" "$tmp/upstream" "$tmp/baseline"
+head -c 1024 /dev/urandom >"$tmp/bucket/obj-1k.bin"
+head -c $((1024 * 1024)) /dev/urandom >"$tmp/bucket/obj-1m.bin"
+chmod -R a+rX "$tmp/bucket"
+
+cat >"$tmp/cors.json" <<EOF
+{"CORSRules":[{"AllowedOrigins":["$origin"],"AllowedMethods":["GET","PUT"],"AllowedHeaders":["content-type","x-amz-*"],"ExposeHeaders":["ETag"],"MaxAgeSeconds":600}]}
+EOF
+
+# wrk scripts. The preflight is what a browser sends before a PUT with metadata.
+cat >"$tmp/preflight.lua" <<EOF
+wrk.method = "OPTIONS"
+wrk.headers["Origin"] = "$origin"
+wrk.headers["Access-Control-Request-Method"] = "PUT"
+wrk.headers["Access-Control-Request-Headers"] = "content-type,x-amz-meta-a"
+EOF
+cat >"$tmp/get.lua" <<EOF
+wrk.method = "GET"
+wrk.headers["Origin"] = "$origin"
+EOF
+
+# Fill a template's @NAME@ placeholders. Values contain '/' but never '|'.
+render() { # template output prefix listen_port
+    sed -e "s|@PREFIX@|$3|g" \
+        -e "s|@LISTEN_PORT@|$4|g" \
+        -e "s|@UPSTREAM_PORT@|$up_port|g" \
+        -e "s|@BUCKET_DIR@|$tmp/bucket|g" \
+        -e "s|@ORIGIN@|$origin|g" \
+        "$1" >"$2"
+}
+
+# Wait until something answers HTTP on a port (any status), or fail.
+wait_http() { # name port pid logfile
+    local i
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$3" 2>/dev/null || { cat "$4" >&2 || true; die "$1 exited during startup"; }
+        curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$2/" && return 0
+        sleep 0.1
+    done
+    cat "$4" >&2 || true
+    die "$1 did not start listening on 127.0.0.1:$2"
+}
+
+start_nginx() { # name template dir port
+    render "$2" "$3/nginx.conf" "$3" "$4"
+    nginx -t -q -p "$3" -e "$3/error.log" -c "$3/nginx.conf" ||
+        { cat "$3/error.log" >&2 || true; die "$1: nginx config test failed"; }
+    nginx -p "$3" -e "$3/error.log" -c "$3/nginx.conf" 2>>"$3/error.log" &
+    pids+=("$!")
+    wait_http "$1" "$4" "$!" "$3/error.log"
+}
+
+# ---------------------------------------------------------------- servers
+log "starting upstream nginx on 127.0.0.1:$up_port"
+start_nginx upstream "$script_dir/nginx-upstream.conf.in" "$tmp/upstream" "$up_port"
+
+log "starting corsgate on 127.0.0.1:$cg_port (--workers 1 --access-log off)"
+"$corsgate" serve --listen "127.0.0.1:$cg_port" --upstream "http://127.0.0.1:$up_port" \
+    --cors-rules "$tmp/cors.json" --workers 1 --access-log off \
+    >"$tmp/corsgate.log" 2>&1 &
+pids+=("$!")
+wait_http corsgate "$cg_port" "$!" "$tmp/corsgate.log"
+
+log "starting baseline nginx on 127.0.0.1:$ng_port"
+start_nginx nginx "$script_dir/nginx-baseline.conf.in" "$tmp/baseline" "$ng_port"
+
+# ---------------------------------------------------------------- correctness
+# A benchmark must never measure error responses: check both targets first.
+header() { # name headers-file -> value of the last such header (trimmed), or ""
+    grep -i "^$1:" "$2" | tail -n1 | cut -d: -f2- | tr -d '\r' | sed 's/^ *//; s/ *$//' || true
+}
+
+verify() { # name port
+    local name=$1 base="http://127.0.0.1:$2" hdr="$tmp/verify.hdr" body="$tmp/verify.body"
+    local status obj acao
+
+    status=$(curl -s -o "$body" -D "$hdr" -w '%{http_code}' -X OPTIONS \
+        -H "Origin: $origin" -H "Access-Control-Request-Method: PUT" \
+        -H "Access-Control-Request-Headers: content-type,x-amz-meta-a" \
+        "$base/obj-1k.bin")
+    acao=$(header access-control-allow-origin "$hdr")
+    [[ $status == 200 && $acao == "$origin" ]] ||
+        { cat "$hdr" >&2; die "$name: preflight got status $status, ACAO '$acao' (want 200, '$origin')"; }
+
+    for obj in obj-1k.bin obj-1m.bin; do
+        status=$(curl -s -o "$body" -D "$hdr" -w '%{http_code}' -H "Origin: $origin" "$base/$obj")
+        acao=$(header access-control-allow-origin "$hdr")
+        [[ $status == 200 && $acao == "$origin" ]] ||
+            { cat "$hdr" >&2; die "$name: GET /$obj got status $status, ACAO '$acao' (want 200, '$origin')"; }
+        cmp -s "$body" "$tmp/bucket/$obj" || die "$name: GET /$obj returned a different body"
+    done
+    log "$name answers correctly (preflight 200 + ACAO, GET 1k/1m bodies intact + ACAO)"
+}
+verify corsgate "$cg_port"
+verify nginx "$ng_port"
+
+# ---------------------------------------------------------------- measuring
+# One wrk run; prints "req_per_sec p50_ms bad" where bad counts non-2xx/3xx
+# responses plus socket errors.
+run_wrk() { # port scenario
+    local url script out
+    case "$2" in
+        preflight) url="http://127.0.0.1:$1/obj-1k.bin"; script="$tmp/preflight.lua" ;;
+        get-1k) url="http://127.0.0.1:$1/obj-1k.bin"; script="$tmp/get.lua" ;;
+        get-1m) url="http://127.0.0.1:$1/obj-1m.bin"; script="$tmp/get.lua" ;;
+        *) die "unknown scenario $2" ;;
+    esac
+    out=$(wrk -t"$threads" -c"$connections" -d"$duration" --latency -s "$script" "$url")
+    printf '%s\n' "$out" >>"$tmp/wrk.log"
+    # Latency lines look like "     50%  512.00us" (units us, ms or s) -> ms.
+    awk '
+        /^Requests\/sec:/ { rps = $2 }
+        /^ +50%/ {
+            v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+            p50 = (u == "us") ? v / 1000 : (u == "s") ? v * 1000 : (u == "m") ? v * 60000 : v
+        }
+        /Non-2xx or 3xx responses:/ { bad += $NF }
+        /Socket errors:/ { gsub(/,/, ""); bad += $4 + $6 + $8 + $10 }
+        END {
+            if (rps == "") exit 1
+            printf "%s %.3f %d\n", rps, p50, bad
+        }' <<<"$out" || { printf '%s\n' "$out" >&2; die "could not parse wrk output"; }
+}
+
+median() { # numbers... -> median (mean of the middle two for an even count)
+    printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END {
+        if (NR % 2) printf "%.2f", a[(NR + 1) / 2]; else printf "%.2f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+scenarios=(preflight get-1k get-1m)
+declare -A rps p50 warnings=()
+total_runs=$((${#scenarios[@]} * rounds * 2))
+log "measuring: ${#scenarios[@]} scenarios x $rounds round(s) x 2 targets, wrk -t$threads -c$connections -d$duration ($total_runs runs)"
+
+for scenario in "${scenarios[@]}"; do
+    for ((round = 1; round <= rounds; round++)); do
+        # Alternate which target goes first, so neither always runs on a warmer machine.
+        if ((round % 2)); then order=(corsgate nginx); else order=(nginx corsgate); fi
+        for target in "${order[@]}"; do
+            if [[ $target == corsgate ]]; then port=$cg_port; else port=$ng_port; fi
+            result=$(run_wrk "$port" "$scenario")
+            read -r r l bad <<<"$result"
+            rps[$scenario,$target]+="$r "
+            p50[$scenario,$target]+="$l "
+            log "$scenario round $round $target: $r req/s, p50 $l ms"
+            if ((bad > 0)); then
+                log "WARNING: $bad non-2xx/3xx responses or socket errors in that run"
+                warnings[$scenario,$target]=$((${warnings[$scenario,$target]:-0} + bad))
+            fi
+        done
+    done
+done
+
+# ---------------------------------------------------------------- report
+# Each list is a space-separated string of numbers; word-splitting it is the point.
+# shellcheck disable=SC2086
+{
+    echo
+    echo "corsgate vs nginx — wrk -t$threads -c$connections -d$duration, $rounds round(s), medians"
+    echo "corsgate --workers 1 --access-log off; nginx worker_processes 1, access_log off; $(nproc) CPU(s) shared with wrk and the upstream"
+    echo
+    printf '%-10s %14s %14s %8s %14s %14s\n' scenario "corsgate rps" "nginx rps" ratio "cg p50 ms" "nginx p50 ms"
+    for scenario in "${scenarios[@]}"; do
+        cg=$(median ${rps[$scenario,corsgate]})
+        ng=$(median ${rps[$scenario,nginx]})
+        ratio=$(awk -v a="$cg" -v b="$ng" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
+        printf '%-10s %14s %14s %8s %14s %14s\n' "$scenario" "$cg" "$ng" "${ratio}x" \
+            "$(median ${p50[$scenario,corsgate]})" "$(median ${p50[$scenario,nginx]})"
+    done
+    echo
+    echo "raw per-round numbers (req/s | p50 ms):"
+    for scenario in "${scenarios[@]}"; do
+        for target in corsgate nginx; do
+            printf '  %-10s %-9s %s| %s\n' "$scenario" "$target" \
+                "${rps[$scenario,$target]}" "${p50[$scenario,$target]}"
+        done
+    done
+    if ((${#warnings[@]} > 0)); then
+        echo
+        echo "WARNING: non-2xx/3xx responses or socket errors during measurement:"
+        for key in "${!warnings[@]}"; do
+            echo "  ${key/,/ }: ${warnings[$key]}"
+        done
+    fi
+} | tee "$tmp/results.txt"
