@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::cache::{Clock, ResponseCache, SystemClock};
 use crate::config::Config;
 use crate::proxy::{Gateway, Shared};
 use crate::server::{self, Limits};
@@ -30,6 +31,11 @@ pub fn install_crypto_provider() {
 impl App {
     /// Builds the gateway from `config` and binds `config.listen`.
     pub async fn bind(config: Config) -> std::io::Result<App> {
+        App::bind_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// As [`App::bind`], with the clock the cache judges freshness by (tests move it).
+    pub async fn bind_with_clock(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<App> {
         install_crypto_provider();
         let limits = Limits {
             header_read_timeout: config.header_read_timeout,
@@ -37,9 +43,10 @@ impl App {
             drain_deadline: Duration::from_secs(30),
         };
         let listener = TcpListener::bind(config.listen).await?;
+        let cache = config.cache.clone().map(|c| ResponseCache::new(c, clock));
         let gateway = Gateway::new(Arc::new(config))?;
         Ok(App {
-            shared: Arc::new(Shared::new(gateway)),
+            shared: Arc::new(Shared::new(gateway, cache)),
             listener,
             limits,
         })

@@ -19,8 +19,10 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod cache;
 pub mod config;
 pub mod cors;
 pub mod proxy;
+pub mod representation;
 pub mod server;
 pub mod upstream;

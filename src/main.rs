@@ -18,6 +18,7 @@ Examples:
   corsgate serve --listen 127.0.0.1:8080 --upstream https://my-bucket.s3.eu-west-1.amazonaws.com \\
                  --cors-rules cors.json
   corsgate serve --listen 127.0.0.1:8080 --upstream http://127.0.0.1:9000/bucket --mode s3
+  corsgate serve --listen 127.0.0.1:8080 --upstream https://dxxxx.cloudfront.net --cache 256MiB
   corsgate check config/corsgate.toml        print every error with file:line:column
   corsgate check cors.xml                    validate an S3 CORS file (XML or JSON)";
 
@@ -66,6 +67,9 @@ struct ServeArgs {
     /// One-site mode with a `file:` upstream: accept PUT and DELETE.
     #[arg(long, requires = "upstream")]
     writable: bool,
+    /// One-site mode: cache responses in memory, bounded to SIZE (e.g. 256MiB).
+    #[arg(long, value_name = "SIZE", requires = "upstream", value_parser = parse_size)]
+    cache: Option<u64>,
     /// Runtime worker threads (default: one per core), like nginx's worker_processes.
     #[arg(long)]
     workers: Option<usize>,
@@ -163,9 +167,14 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
             cors_rules: args.cors_rules.clone(),
             mode,
             writable: args.writable,
+            cache_bytes: args.cache,
         })?);
     }
     Ok(config::load(&args.config)?)
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    config::units::parse_size(s)
 }
 
 fn init_logging(format: LogFormat) {
@@ -173,6 +182,7 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

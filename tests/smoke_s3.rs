@@ -13,6 +13,7 @@ async fn get_through_gateway_reaches_s3s_fs() {
         cors_rules: None,
         mode: corsgate::cors::Mode::S3,
         writable: false,
+        cache_bytes: None,
     })
     .unwrap();
     let gw = Gateway::start(cfg).await;

@@ -17,8 +17,34 @@ pub struct FileConfig {
     pub log: LogSection,
     #[serde(default)]
     pub upstream: UpstreamSection,
+    /// The response cache, shared by the sites that turn it on.
+    pub cache: Option<CacheSection>,
     #[serde(default)]
     pub site: Vec<SiteSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSection {
+    /// Bound on everything stored, e.g. "256MiB".
+    pub max_bytes: Option<ByteSize>,
+    /// Larger objects stream through uncached, e.g. "8MiB".
+    pub max_object_bytes: Option<ByteSize>,
+    /// Response header saying HIT, MISS, REVALIDATED or BYPASS; default "X-Cache".
+    pub status_header: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteCacheSection {
+    /// On by default once the table is present.
+    pub enabled: Option<bool>,
+    /// Freshness for responses with a validator but no Cache-Control/Expires.
+    pub default_ttl: Option<HumanDuration>,
+    /// Also store responses to requests that carried Authorization, a cookie or a
+    /// presigned query (only when the response allows shared caching).
+    #[serde(default)]
+    pub credentialed: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -76,6 +102,8 @@ pub struct SiteSection {
     pub cors: Option<Vec<Spanned<RuleSection>>>,
     pub connect_timeout: Option<HumanDuration>,
     pub first_byte_timeout: Option<HumanDuration>,
+    /// Response caching for this site (needs nothing else; `[cache]` sets the bounds).
+    pub cache: Option<SiteCacheSection>,
 }
 
 /// One CORS rule in TOML: S3's CORSRule with snake_case keys.

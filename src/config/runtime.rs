@@ -7,12 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::uri::{Authority, Scheme};
+use http::header::HeaderName;
 use http::Uri;
 use toml::Spanned;
 
 use super::diag::{line_col, Diagnostic, Diagnostics};
-use super::file::{FileConfig, RuleSection, SiteSection};
+use super::file::{CacheSection, FileConfig, RuleSection, SiteSection};
 use super::s3_formats;
+use crate::cache::{CacheConfig, SiteCache};
 use crate::cors::{CorsPolicy, Field, Location, Mode, RuleSpec};
 
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -29,6 +31,8 @@ pub struct Config {
     pub max_header_bytes: usize,
     pub log: LogConfig,
     pub pool: PoolConfig,
+    /// `Some` when any site caches.
+    pub cache: Option<CacheConfig>,
     pub sites: Vec<Arc<Site>>,
 }
 
@@ -81,6 +85,8 @@ pub struct Site {
     pub cors: Option<Arc<CorsPolicy>>,
     pub connect_timeout: Duration,
     pub first_byte_timeout: Duration,
+    /// `Some` when this site's responses are cached.
+    pub cache: Option<SiteCache>,
 }
 
 /// A host name a site answers. Names are stored lowercase; a pattern without a port
@@ -347,6 +353,7 @@ impl TryFrom<Source<'_>> for Config {
             }
         }
         check_site_set(&mut c, &sites);
+        let cache = convert_cache(&mut c, f.cache, &sites);
 
         match (listen, c.out.is_empty()) {
             (Some(listen), true) => Ok(Config {
@@ -364,6 +371,7 @@ impl TryFrom<Source<'_>> for Config {
                     }),
                 log,
                 pool,
+                cache,
                 sites,
             }),
             _ => Err(Diagnostics(c.out)),
@@ -447,7 +455,43 @@ fn convert_site(
         cors,
         connect_timeout: s.connect_timeout.map_or(connect, |d| d.0),
         first_byte_timeout: s.first_byte_timeout.map_or(first_byte, |d| d.0),
+        cache: s.cache.filter(|c| c.enabled.unwrap_or(true)).map(|c| SiteCache {
+            default_ttl: c.default_ttl.map(|d| d.0),
+            credentialed: c.credentialed,
+        }),
     })
+}
+
+/// The process-wide cache bounds: from `[cache]`, or defaults when only sites ask.
+fn convert_cache(
+    c: &mut Collector<'_>,
+    section: Option<CacheSection>,
+    sites: &[Arc<Site>],
+) -> Option<CacheConfig> {
+    if section.is_none() && sites.iter().all(|s| s.cache.is_none()) {
+        return None;
+    }
+    let mut cfg = CacheConfig::default();
+    let section = section.unwrap_or_default();
+    if let Some(b) = section.max_bytes {
+        cfg.max_bytes = b.0;
+    }
+    if let Some(b) = section.max_object_bytes {
+        cfg.max_object_bytes = b.0;
+    }
+    if cfg.max_object_bytes > u64::from(u32::MAX) / 2 || cfg.max_object_bytes > cfg.max_bytes {
+        c.out.push(Diagnostic::whole(
+            c.path,
+            "cache.max_object_bytes must be at most cache.max_bytes and under 2GiB",
+        ));
+    }
+    if let Some(name) = section.status_header {
+        match HeaderName::from_bytes(name.get_ref().as_bytes()) {
+            Ok(n) => cfg.status_header = n,
+            Err(_) => c.at(&name, "cache.status_header is not a valid header name"),
+        }
+    }
+    Some(cfg)
 }
 
 /// Names must be unique, at most one default, and no host may belong to two sites.
@@ -576,6 +620,8 @@ pub struct OneSite {
     pub cors_rules: Option<PathBuf>,
     pub mode: Mode,
     pub writable: bool,
+    /// `--cache SIZE`: cache responses, bounded to this many bytes.
+    pub cache_bytes: Option<u64>,
 }
 
 impl TryFrom<OneSite> for Config {
@@ -596,6 +642,14 @@ impl TryFrom<OneSite> for Config {
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             log: LogConfig::default(),
             pool: PoolConfig::default(),
+            cache: o.cache_bytes.map(|max_bytes| {
+                let d = CacheConfig::default();
+                CacheConfig {
+                    max_bytes,
+                    max_object_bytes: d.max_object_bytes.min(max_bytes),
+                    ..d
+                }
+            }),
             sites: vec![Arc::new(Site {
                 name: "default".into(),
                 hosts: Vec::new(),
@@ -605,6 +659,7 @@ impl TryFrom<OneSite> for Config {
                 cors,
                 connect_timeout: DEFAULT_CONNECT_TIMEOUT,
                 first_byte_timeout: DEFAULT_FIRST_BYTE_TIMEOUT,
+                cache: o.cache_bytes.map(|_| SiteCache::default()),
             })],
         })
     }

@@ -51,6 +51,7 @@ pub struct Entry {
     pub upstream_status: Option<u16>,
     pub upstream_ms: Option<u128>,
     pub error: Option<String>,
+    pub cache: Option<crate::cache::CacheStatus>,
 }
 
 impl Entry {
@@ -72,6 +73,7 @@ impl Entry {
             bytes,
             complete,
             error = self.error.as_deref(),
+            cache = self.cache.map(|c| c.as_str()),
         );
     }
 }

@@ -5,7 +5,7 @@
 //! 2. preflight answer, always local, never forwarded or authenticated;
 //! 3. access control (private buckets; not yet);
 //! 4. enforce gate: a cross-origin request no rule allows is refused here;
-//! 5. cache (not yet);
+//! 5. cache: origin-neutral entries, CORS computed per hit;
 //! 6. signing (not yet);
 //! 7. forward to the site's upstream, bodies streaming both ways;
 //! 8. decorate the response: upstream CORS headers out, ours in, Vary merged.
@@ -14,6 +14,8 @@
 //! [`Shared`] state holds the current one behind an `ArcSwap`, so a reload is a
 //! pointer swap and requests in flight finish on the snapshot they started with.
 mod access_log;
+mod cached;
+mod forward;
 pub mod headers;
 pub mod path;
 pub mod route;
@@ -24,8 +26,8 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{Method, Request, Response, StatusCode, Uri, Version};
+use http::uri::{Authority, Scheme};
+use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
@@ -33,7 +35,10 @@ use crate::config::{Config, Site, UpstreamSpec};
 use crate::cors::{self, Actual, LocalAnswer, Mode, Resource};
 use crate::upstream::file::FileBucket;
 use crate::upstream::http::HttpUpstream;
+use crate::cache::ResponseCache;
 use crate::upstream::{full, Body};
+use forward::Target;
+use http_body_util::BodyExt;
 use access_log::{Entry, Logged};
 use route::Router;
 
@@ -96,10 +101,13 @@ pub struct Shared {
     next_id: AtomicU64,
     /// Mixed into request ids so two processes' logs don't collide.
     id_salt: u64,
+    /// The response cache, when any site uses one. It outlives config snapshots:
+    /// entries are origin-neutral, so a rule change needs no purge.
+    pub cache: Option<ResponseCache>,
 }
 
 impl Shared {
-    pub fn new(gateway: Gateway) -> Shared {
+    pub fn new(gateway: Gateway, cache: Option<ResponseCache>) -> Shared {
         let salt = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
@@ -107,6 +115,7 @@ impl Shared {
             current: ArcSwap::from_pointee(gateway),
             next_id: AtomicU64::new(1),
             id_salt: salt << 20,
+            cache,
         }
     }
 
@@ -135,7 +144,7 @@ pub async fn handle(shared: Arc<Shared>, conn: ConnInfo, req: Request<Incoming>)
         query: req.uri().query().map(str::to_owned),
         ..Entry::default()
     };
-    let resp = pipeline(&gw, conn, req, &mut entry).await;
+    let resp = pipeline(&shared, &gw, conn, req, &mut entry).await;
     let (mut parts, body) = resp.into_parts();
     entry.status = parts.status.as_u16();
     if let Ok(v) = HeaderValue::from_str(&entry.request_id) {
@@ -152,7 +161,8 @@ pub async fn handle(shared: Arc<Shared>, conn: ConnInfo, req: Request<Incoming>)
 }
 
 async fn pipeline(
-    gw: &Gateway,
+    shared: &Shared,
+    gw: &Arc<Gateway>,
     conn: ConnInfo,
     req: Request<Incoming>,
     entry: &mut Entry,
@@ -232,36 +242,33 @@ async fn pipeline(
     };
     entry.cors = decoration.outcome().to_string();
 
-    // Phase 7: forward.
+    // Phases 5-7: cache, then forward.
     let up_started = Instant::now();
-    let mut resp = match &gw.backends[site_idx] {
-        Backend::File(bucket) => bucket.handle(req).await,
-        Backend::Http {
-            client,
-            scheme,
-            authority,
-            base_path,
-        } => {
-            let req =
-                match upstream_request(req, conn, host.as_deref(), scheme, authority, base_path) {
-                    Ok(r) => r,
-                    Err(why) => return plain(StatusCode::BAD_REQUEST, why),
-                };
-            match client.send(req).await {
-                Ok(mut r) => {
-                    headers::remove_hop_by_hop(r.headers_mut());
-                    r
-                }
-                Err(e) => {
-                    tracing::warn!(site = %site.name, kind = e.kind(), "upstream: {e}");
-                    entry.error = Some(e.to_string());
-                    plain(e.status(), "upstream unavailable")
-                }
-            }
+    let req = req.map(|b| b.map_err(Into::into).boxed_unsync());
+    let target = Target {
+        gw,
+        site: site_idx,
+        conn,
+        host: host.as_deref(),
+    };
+    let (result, cache_status) = match (&shared.cache, site.cache) {
+        (Some(cache), Some(policy)) => cached::serve(cache, policy, &target, req).await,
+        _ => (target.forward(req).await, None),
+    };
+    let mut resp = match result {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(site = %site.name, kind = e.kind(), "upstream: {e}");
+            entry.error = Some(e.to_string());
+            plain(e.status(), "upstream unavailable")
         }
     };
     entry.upstream_status = Some(resp.status().as_u16());
     entry.upstream_ms = Some(up_started.elapsed().as_millis());
+    if let (Some(cache), Some(status)) = (&shared.cache, cache_status) {
+        resp.headers_mut().insert(cache.config().status_header.clone(), status.header_value());
+        entry.cache = Some(status);
+    }
 
     // Phase 8: decorate, whatever the status.
     decoration.apply(resp.headers_mut());
@@ -306,44 +313,6 @@ fn resource(path: &str) -> Resource {
     } else {
         Resource::Bucket
     }
-}
-
-/// Rewrites a client request into the upstream request: absolute URI on the configured
-/// upstream (never on anything the client named), path and query byte for byte.
-fn upstream_request(
-    req: Request<Incoming>,
-    conn: ConnInfo,
-    client_host: Option<&str>,
-    scheme: &Scheme,
-    authority: &Authority,
-    base_path: &str,
-) -> Result<Request<Incoming>, &'static str> {
-    let (mut parts, body) = req.into_parts();
-    let pq = parts.uri.path_and_query().map_or("/", PathAndQuery::as_str);
-    let target = if base_path.is_empty() {
-        PathAndQuery::try_from(pq)
-    } else {
-        PathAndQuery::try_from(format!("{base_path}{pq}"))
-    }
-    .map_err(|_| "invalid request target")?;
-    parts.uri = Uri::builder()
-        .scheme(scheme.clone())
-        .authority(authority.clone())
-        .path_and_query(target)
-        .build()
-        .map_err(|_| "invalid request target")?;
-    // The client may have spoken HTTP/2; the pooled connection decides the version.
-    parts.version = Version::HTTP_11;
-    headers::to_upstream(
-        &mut parts.headers,
-        &headers::Forwarding {
-            upstream_authority: authority.as_str(),
-            client_ip: conn.peer.ip(),
-            proto: conn.proto,
-            client_host,
-        },
-    );
-    Ok(Request::from_parts(parts, body))
 }
 
 fn local(answer: LocalAnswer) -> Response<Body> {

@@ -105,6 +105,7 @@ mod tests {
             cors: None,
             connect_timeout: Duration::from_secs(1),
             first_byte_timeout: Duration::from_secs(1),
+            cache: None,
         })
     }
 

@@ -16,10 +16,8 @@
 //! segments are refused; writes naming a sub-resource (`?acl`, `?tagging`, multipart
 //! parts) or a copy source are 501 NotImplemented rather than mistaken for a plain PUT.
 
-mod conditional;
 mod error;
 mod key;
-mod range;
 #[cfg(test)]
 mod tests;
 
@@ -45,12 +43,14 @@ use tokio::{
 use tokio_util::io::ReaderStream;
 
 use self::{
-    conditional::{Outcome, Validators},
     error::S3Error,
     key::{KeyError, ObjectKey, TEMP_PREFIX},
-    range::Ranged,
 };
 use super::{empty, Body, BoxError};
+use crate::representation::{
+    conditional::{self, Outcome, Validators},
+    range::{self, Ranged},
+};
 
 /// Read size for streamed objects: large enough to keep syscalls few, small enough that
 /// a slow client holds little memory.

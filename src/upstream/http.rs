@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -21,7 +20,7 @@ use super::Body;
 use crate::config::PoolConfig;
 
 /// Why a forward failed; decides 502 versus 504.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum UpstreamError {
     #[error("connect failed: {0}")]
     Connect(String),
@@ -31,15 +30,19 @@ pub enum UpstreamError {
     FirstByteTimeout(Duration),
     #[error("upstream failed: {0}")]
     Failed(String),
+    #[error("request target cannot be sent upstream")]
+    BadTarget,
 }
 
 impl UpstreamError {
-    /// 504 for timeouts, 502 for everything else (RFC 9110 §15.6.3, §15.6.5).
+    /// 504 for timeouts, 502 for other upstream faults (RFC 9110 §15.6.3, §15.6.5),
+    /// 400 for a target that is the client's fault.
     pub fn status(&self) -> http::StatusCode {
         match self {
             UpstreamError::ConnectTimeout(_) | UpstreamError::FirstByteTimeout(_) => {
                 http::StatusCode::GATEWAY_TIMEOUT
             }
+            UpstreamError::BadTarget => http::StatusCode::BAD_REQUEST,
             _ => http::StatusCode::BAD_GATEWAY,
         }
     }
@@ -51,6 +54,7 @@ impl UpstreamError {
             UpstreamError::ConnectTimeout(_) => "connect-timeout",
             UpstreamError::FirstByteTimeout(_) => "first-byte-timeout",
             UpstreamError::Failed(_) => "failed",
+            UpstreamError::BadTarget => "bad-target",
         }
     }
 }
@@ -58,7 +62,7 @@ impl UpstreamError {
 /// A pooled client for one site's upstream.
 #[derive(Clone)]
 pub struct HttpUpstream {
-    client: Client<HttpsConnector<HttpConnector>, Incoming>,
+    client: Client<HttpsConnector<HttpConnector>, Body>,
     connect_timeout: Duration,
     first_byte_timeout: Duration,
 }
@@ -97,7 +101,7 @@ impl HttpUpstream {
     /// Sends the request (URI already absolute, headers already prepared) and returns
     /// the response with its body still streaming. Dropping the returned future or the
     /// body cancels the upstream request and closes its connection.
-    pub async fn send(&self, req: Request<Incoming>) -> Result<Response<Body>, UpstreamError> {
+    pub async fn send(&self, req: Request<Body>) -> Result<Response<Body>, UpstreamError> {
         let resp =
             match tokio::time::timeout(self.first_byte_timeout, self.client.request(req)).await {
                 Err(_) => return Err(UpstreamError::FirstByteTimeout(self.first_byte_timeout)),

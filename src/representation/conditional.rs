@@ -8,17 +8,17 @@ use http::{header, HeaderMap, HeaderValue, Method};
 
 /// What a client can compare against: the object's current validators.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Validators {
+pub struct Validators {
     /// The strong entity tag, with its quotes (`"…"`), as sent in `ETag`.
-    pub(super) etag: String,
+    pub etag: String,
     /// Whole seconds, as `Last-Modified` carries; `None` when the file time cannot be
     /// written as an HTTP date (before 1970 or after 9999), which disables date checks.
-    pub(super) last_modified: Option<SystemTime>,
+    pub last_modified: Option<SystemTime>,
 }
 
 /// The result of evaluating the precondition headers of a GET or HEAD.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Outcome {
+pub enum Outcome {
     /// No precondition stops the request.
     Proceed,
     /// 304: the client's copy is current.
@@ -29,7 +29,7 @@ pub(super) enum Outcome {
 
 /// Evaluates `If-Match`, `If-Unmodified-Since`, `If-None-Match` and `If-Modified-Since`
 /// in the order of RFC 9110 §13.2.2, for an object that exists.
-pub(super) fn evaluate(method: &Method, headers: &HeaderMap, v: &Validators) -> Outcome {
+pub fn evaluate(method: &Method, headers: &HeaderMap, v: &Validators) -> Outcome {
     let safe = method == Method::GET || method == Method::HEAD;
     // Step 1 / 2: If-Match, else If-Unmodified-Since.
     if headers.contains_key(header::IF_MATCH) {
@@ -79,7 +79,7 @@ pub(super) fn evaluate(method: &Method, headers: &HeaderMap, v: &Validators) -> 
 /// RFC 9110 §13.1.5: whether a `Range` may be honoured. Absent `If-Range` → yes; an
 /// entity tag must match strongly; a date must equal `Last-Modified` exactly; anything
 /// else (weak tag, unreadable value) → no, and the full object is served.
-pub(super) fn if_range_holds(headers: &HeaderMap, v: &Validators) -> bool {
+pub fn if_range_holds(headers: &HeaderMap, v: &Validators) -> bool {
     let Some(value) = headers.get(header::IF_RANGE) else {
         return true;
     };

@@ -4,7 +4,7 @@
 
 /// What a `Range` value asks of an object of a given size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Ranged {
+pub enum Ranged {
     /// Serve the whole object with 200.
     Full,
     /// Serve bytes `first..=last` with 206; `last < size`.
@@ -14,7 +14,7 @@ pub(super) enum Ranged {
 }
 
 /// Interprets one `Range` header value against an object of `size` bytes.
-pub(super) fn parse(value: &str, size: u64) -> Ranged {
+pub fn parse(value: &str, size: u64) -> Ranged {
     let Some((unit, set)) = value.trim().split_once('=') else {
         return Ranged::Full;
     };

@@ -1,0 +1,452 @@
+//! The response cache: origin-neutral entries in a byte-bounded moka cache.
+//!
+//! Immune to the CloudFront trap by construction: an entry never holds CORS headers
+//! (the upstream's are stripped before storing, ours are computed per request on every
+//! hit from the current rules), and its key holds no Origin (see `key.rs`). So a
+//! response fetched for origin A, or for no origin, can be replayed to origin B: it
+//! carries nothing that depends on the origin. It sits after access control and the
+//! enforce gate in the pipeline, so a hit never skips a check.
+//!
+//! Concurrent misses for one key share one upstream fetch (`fill`). The fetch runs in its
+//! own task, shared through a `futures::future::Shared`; it is aborted only when the last
+//! waiter has gone, so one client leaving never fails the others.
+pub mod freshness;
+pub mod key;
+mod serve;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::future::{FutureExt, WeakShared};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+
+use crate::upstream::http::UpstreamError;
+use crate::upstream::{BoxError, Body};
+use freshness::{RequestFacts, Timing};
+
+pub use serve::respond;
+
+/// Where "now" comes from. RFC 9111 ages use wall-clock time, so tests inject a clock
+/// they can move instead of sleeping.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> SystemTime;
+}
+
+/// The real wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// Process-wide cache settings.
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// Bound on everything stored (bodies, headers, keys).
+    pub max_bytes: u64,
+    /// Larger objects stream through uncached.
+    pub max_object_bytes: u64,
+    /// The response header that says HIT, MISS, REVALIDATED or BYPASS.
+    pub status_header: HeaderName,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            max_bytes: 256 << 20,
+            max_object_bytes: 8 << 20,
+            status_header: HeaderName::from_static("x-cache"),
+        }
+    }
+}
+
+/// Per-site cache policy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SiteCache {
+    /// Freshness for responses with validators but no freshness information.
+    pub default_ttl: Option<Duration>,
+    /// Store responses to requests the client sent with Authorization, a cookie or a
+    /// presigned query (only where the response also allows it, RFC 9111 §3.5).
+    pub credentialed: bool,
+}
+
+/// What the cache did for a response; sent in the status header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    Hit,
+    Miss,
+    Revalidated,
+    Bypass,
+}
+
+impl CacheStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "HIT",
+            CacheStatus::Miss => "MISS",
+            CacheStatus::Revalidated => "REVALIDATED",
+            CacheStatus::Bypass => "BYPASS",
+        }
+    }
+
+    pub fn header_value(self) -> HeaderValue {
+        HeaderValue::from_static(self.as_str())
+    }
+}
+
+/// A stored response: a full 200, without CORS or hop-by-hop headers.
+#[derive(Debug)]
+pub struct Entry {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub timing: Timing,
+    /// Only to judge freshness; copied from the site at store time.
+    default_ttl: Option<Duration>,
+}
+
+impl Entry {
+    fn weight(&self, key: &str) -> u32 {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 32)
+            .sum();
+        u32::try_from(self.body.len() + headers + key.len() + 128).unwrap_or(u32::MAX)
+    }
+
+    pub fn is_fresh(&self, now: SystemTime) -> bool {
+        freshness::is_fresh(&self.headers, self.timing, now, self.default_ttl)
+    }
+}
+
+/// Sends a request to the site's upstream. The cache calls it from its own task.
+pub type Fetch = Box<dyn FnOnce(Request<Body>) -> FetchFuture + Send>;
+pub type FetchFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, UpstreamError>> + Send>>;
+
+/// How a shared fetch ended, as every waiter sees it.
+#[derive(Clone)]
+enum Filled {
+    /// The entry and the full key it was stored under.
+    Stored(Arc<Entry>, Arc<str>, CacheStatus),
+    /// Not storable: the live response is in the slot for the first waiter to take;
+    /// the others go upstream on their own.
+    Passthrough(Arc<Mutex<Option<Response<Body>>>>),
+    Failed(Arc<UpstreamError>),
+}
+
+/// What a caller gets from [`ResponseCache::fill`].
+pub enum FillOutcome {
+    Entry(Arc<Entry>, CacheStatus),
+    /// This caller took the live, uncacheable response.
+    Live(Response<Body>),
+    /// Someone else took it: forward on your own.
+    Bypass,
+    Failed(Arc<UpstreamError>),
+}
+
+/// The fetch task; aborted when dropped, i.e. when the last waiter has gone.
+struct FillTask(tokio::task::JoinHandle<Filled>);
+
+impl Future for FillTask {
+    type Output = Filled;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Filled> {
+        Pin::new(&mut self.0).poll(cx).map(|r| {
+            r.unwrap_or_else(|e| Filled::Failed(Arc::new(UpstreamError::Failed(format!("cache fill task: {e}")))))
+        })
+    }
+}
+
+impl Drop for FillTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+struct Inner {
+    entries: moka::future::Cache<String, Arc<Entry>>,
+    /// Primary key → the Vary names its stored response keys on.
+    vary: moka::future::Cache<String, Arc<[HeaderName]>>,
+    inflight: Mutex<HashMap<String, WeakShared<FillTask>>>,
+    config: CacheConfig,
+    clock: Arc<dyn Clock>,
+}
+
+/// The cache, shared by every site that has it on; survives config reloads.
+#[derive(Clone)]
+pub struct ResponseCache {
+    inner: Arc<Inner>,
+}
+
+/// A request's place in the cache: its full key and the entry there, if any.
+pub struct Slot {
+    primary: String,
+    pub key: String,
+    pub entry: Option<Arc<Entry>>,
+}
+
+impl ResponseCache {
+    pub fn new(config: CacheConfig, clock: Arc<dyn Clock>) -> ResponseCache {
+        let entries = moka::future::Cache::builder()
+            .max_capacity(config.max_bytes)
+            .weigher(|k: &String, v: &Arc<Entry>| v.weight(k))
+            .eviction_policy(moka::policy::EvictionPolicy::lru())
+            .support_invalidation_closures()
+            .build();
+        let vary = moka::future::Cache::builder().max_capacity(100_000).build();
+        ResponseCache {
+            inner: Arc::new(Inner {
+                entries,
+                vary,
+                inflight: Mutex::new(HashMap::new()),
+                config,
+                clock,
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &CacheConfig {
+        &self.inner.config
+    }
+
+    pub fn now(&self) -> SystemTime {
+        self.inner.clock.now()
+    }
+
+    /// Finds the request's entry (by the Vary names its primary key last stored).
+    pub async fn lookup(&self, site: &str, req: &Parts) -> Slot {
+        let target = req.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let primary = key::primary(site, target);
+        let names = self.inner.vary.get(&primary).await;
+        let key = key::full(&primary, names.as_deref().unwrap_or(&[]), &req.headers);
+        let entry = self.inner.entries.get(&key).await;
+        Slot { primary, key, entry }
+    }
+
+    /// Fetches `request` for `slot` once for all concurrent callers, stores the response
+    /// when RFC 9111 allows it, and tells each caller what to serve. With a stale entry
+    /// in the slot the fetch is a revalidation (If-None-Match / If-Modified-Since).
+    pub async fn fill(
+        &self,
+        slot: &Slot,
+        mut request: Request<Body>,
+        facts: RequestFacts,
+        site: SiteCache,
+        fetch: Fetch,
+    ) -> FillOutcome {
+        let waiter_headers = request.headers().clone();
+        let headers_of_waiter = &waiter_headers;
+        let shared = {
+            let mut inflight = self.inner.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            match inflight.get(&slot.key).and_then(WeakShared::upgrade) {
+                Some(shared) => shared,
+                None => {
+                    prepare_fill_request(&mut request, slot.entry.as_deref());
+                    let inner = self.inner.clone();
+                    let job = FillJob {
+                        primary: slot.primary.clone(),
+                        key: slot.key.clone(),
+                        stale: slot.entry.clone(),
+                        facts,
+                        site,
+                    };
+                    let task = tokio::spawn(async move {
+                        let filled = job.run(&inner, request, fetch).await;
+                        inner.inflight.lock().unwrap_or_else(|p| p.into_inner()).remove(&job.key);
+                        filled
+                    });
+                    let shared = FillTask(task).shared();
+                    if let Some(weak) = shared.downgrade() {
+                        inflight.insert(slot.key.clone(), weak);
+                    }
+                    shared
+                }
+            }
+        };
+        match shared.await {
+            // A waiter whose Vary values differ from the fill request's must not get its
+            // response (the Vary names were unknown when the fetches were joined).
+            Filled::Stored(entry, stored_key, status) => {
+                let names = key::vary_names(&entry.headers).unwrap_or_default();
+                if key::full(&slot.primary, &names, headers_of_waiter) == *stored_key {
+                    FillOutcome::Entry(entry, status)
+                } else {
+                    FillOutcome::Bypass
+                }
+            }
+            Filled::Passthrough(live) => match live.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                Some(resp) => FillOutcome::Live(resp),
+                None => FillOutcome::Bypass,
+            },
+            Filled::Failed(e) => FillOutcome::Failed(e),
+        }
+    }
+
+    /// Removes entries of `site` whose target is `path` exactly (any query, any variant)
+    /// or, with `prefix`, starts with it. Returns after the removal is applied.
+    pub async fn purge(&self, site: &str, path: &str, prefix: bool) -> Result<(), String> {
+        let (site, path) = (site.to_owned(), path.to_owned());
+        self.inner
+            .entries
+            .invalidate_entries_if(move |k, _| match key::target_of(k, &site) {
+                Some(target) if prefix => target.starts_with(&path),
+                Some(target) => target.split('?').next() == Some(path.as_str()),
+                None => false,
+            })
+            .map_err(|e| e.to_string())?;
+        self.inner.entries.run_pending_tasks().await;
+        Ok(())
+    }
+
+    /// Bytes currently held (after pending maintenance).
+    pub async fn weighted_size(&self) -> u64 {
+        self.inner.entries.run_pending_tasks().await;
+        self.inner.entries.weighted_size()
+    }
+
+    pub async fn entry_count(&self) -> u64 {
+        self.inner.entries.run_pending_tasks().await;
+        self.inner.entries.entry_count()
+    }
+}
+
+/// Fill requests ask for the whole representation (the cache answers ranges and
+/// preconditions itself) and, for a stale entry, carry its validators.
+fn prepare_fill_request(req: &mut Request<Body>, stale: Option<&Entry>) {
+    *req.method_mut() = Method::GET;
+    let h = req.headers_mut();
+    for name in [
+        header::RANGE,
+        header::IF_RANGE,
+        header::IF_MATCH,
+        header::IF_NONE_MATCH,
+        header::IF_MODIFIED_SINCE,
+        header::IF_UNMODIFIED_SINCE,
+    ] {
+        h.remove(name);
+    }
+    if let Some(e) = stale {
+        if let Some(etag) = e.headers.get(header::ETAG) {
+            h.insert(header::IF_NONE_MATCH, etag.clone());
+        }
+        if let Some(lm) = e.headers.get(header::LAST_MODIFIED) {
+            h.insert(header::IF_MODIFIED_SINCE, lm.clone());
+        }
+    }
+}
+
+struct FillJob {
+    primary: String,
+    key: String,
+    stale: Option<Arc<Entry>>,
+    facts: RequestFacts,
+    site: SiteCache,
+}
+
+impl FillJob {
+    async fn run(&self, inner: &Inner, request: Request<Body>, fetch: Fetch) -> Filled {
+        let request_headers = request.headers().clone();
+        let request_time = inner.clock.now();
+        let resp = match fetch(request).await {
+            Ok(r) => r,
+            Err(e) => return Filled::Failed(Arc::new(e)),
+        };
+        let timing = Timing {
+            request_time,
+            response_time: inner.clock.now(),
+        };
+        // RFC 9111 §4.3.4: a 304 freshens the stored response.
+        if let (Some(stale), StatusCode::NOT_MODIFIED) = (&self.stale, resp.status()) {
+            let mut headers = stale.headers.clone();
+            freshness::merge_304(&mut headers, resp.headers());
+            let entry = Arc::new(Entry {
+                headers,
+                body: stale.body.clone(),
+                timing,
+                default_ttl: self.site.default_ttl,
+            });
+            inner.entries.insert(self.key.clone(), entry.clone()).await;
+            return Filled::Stored(entry, self.key.as_str().into(), CacheStatus::Revalidated);
+        }
+        let storable = freshness::storable(&self.facts, resp.status(), resp.headers(), self.site.default_ttl).is_ok();
+        let names = key::vary_names(resp.headers());
+        let declared = resp
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let cap = inner.config.max_object_bytes;
+        let (Ok(names), true) = (names, storable && declared.is_none_or(|n| n <= cap)) else {
+            return passthrough(resp);
+        };
+        let (parts, mut body) = resp.into_parts();
+        let mut buf = BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Err(e) => {
+                    // A partial body leaves no entry.
+                    return Filled::Failed(Arc::new(UpstreamError::Failed(format!("body: {e}"))));
+                }
+                Ok(frame) => {
+                    if let Some(data) = frame.data_ref() {
+                        buf.extend_from_slice(data);
+                    }
+                    if buf.len() as u64 > cap {
+                        // Too large after all: hand out what we have plus the rest.
+                        return passthrough(Response::from_parts(parts, prefixed(buf.freeze(), body)));
+                    }
+                }
+            }
+        }
+        let mut headers = parts.headers;
+        headers.retain_cors_free();
+        let entry = Arc::new(Entry {
+            headers,
+            body: buf.freeze(),
+            timing,
+            default_ttl: self.site.default_ttl,
+        });
+        // The Vary names are known only now: key the entry on them and on the values
+        // the fill request carried.
+        let key = key::full(&self.primary, &names, &request_headers);
+        inner.vary.insert(self.primary.clone(), names.into()).await;
+        inner.entries.insert(key.clone(), entry.clone()).await;
+        Filled::Stored(entry, key.into(), CacheStatus::Miss)
+    }
+}
+
+fn passthrough(resp: Response<Body>) -> Filled {
+    Filled::Passthrough(Arc::new(Mutex::new(Some(resp))))
+}
+
+/// A body that yields `first`, then the rest of `rest`.
+fn prefixed(first: Bytes, rest: Body) -> Body {
+    use futures_util::StreamExt;
+    let head = futures_util::stream::once(async move { Ok::<_, BoxError>(http_body::Frame::data(first)) });
+    let tail = http_body_util::BodyStream::new(rest);
+    http_body_util::StreamBody::new(head.chain(tail)).boxed_unsync()
+}
+
+/// Removing what an entry must never hold.
+trait RetainCorsFree {
+    fn retain_cors_free(&mut self);
+}
+
+impl RetainCorsFree for HeaderMap {
+    /// Upstream CORS headers are never stored (ours are computed per hit), and
+    /// hop-by-hop fields describe a connection that is gone.
+    fn retain_cors_free(&mut self) {
+        crate::proxy::headers::remove_hop_by_hop(self);
+        crate::cors::strip_access_control(self);
+    }
+}
