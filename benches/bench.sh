@@ -165,8 +165,9 @@ log "starting corsgate on 127.0.0.1:$cg_port (--workers 1 --access-log off)"
 "$corsgate" serve --listen "127.0.0.1:$cg_port" --upstream "http://127.0.0.1:$up_port" \
     --cors-rules "$tmp/cors.json" --workers 1 --access-log off \
     >"$tmp/corsgate.log" 2>&1 &
-pids+=("$!")
-wait_http corsgate "$cg_port" "$!" "$tmp/corsgate.log"
+cg_pid=$!
+pids+=("$cg_pid")
+wait_http corsgate "$cg_port" "$cg_pid" "$tmp/corsgate.log"
 
 log "starting baseline nginx on 127.0.0.1:$ng_port"
 start_nginx nginx "$script_dir/nginx-baseline.conf.in" "$tmp/baseline" "$ng_port"
@@ -259,12 +260,20 @@ for scenario in "${scenarios[@]}"; do
 done
 
 # ---------------------------------------------------------------- report
+# Evidence that the settings took: corsgate's OS threads (main + runtime workers +
+# any blocking-pool threads) and its log size (with the access log off it should
+# hold only the startup line, not one per request).
+cg_threads=$(find "/proc/$cg_pid/task" -mindepth 1 -maxdepth 1 | wc -l)
+cg_log_lines=$(wc -l <"$tmp/corsgate.log")
+
 # Each list is a space-separated string of numbers; word-splitting it is the point.
 # shellcheck disable=SC2086
 {
     echo
     echo "corsgate vs nginx — wrk -t$threads -c$connections -d$duration, $rounds round(s), medians"
     echo "corsgate --workers 1 --access-log off; nginx worker_processes 1, access_log off; $(nproc) CPU(s) shared with wrk and the upstream"
+    echo "corsgate after the runs: $cg_threads OS thread(s), $cg_log_lines log line(s)"
+    echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine adds noise)"
     echo
     printf '%-10s %14s %14s %8s %14s %14s\n' scenario "corsgate rps" "nginx rps" ratio "cg p50 ms" "nginx p50 ms"
     for scenario in "${scenarios[@]}"; do
@@ -275,13 +284,29 @@ done
             "$(median ${p50[$scenario,corsgate]})" "$(median ${p50[$scenario,nginx]})"
     done
     echo
-    echo "raw per-round numbers (req/s | p50 ms):"
+    echo "raw per-round numbers, in round order (req/s ... | p50 ms ...):"
     for scenario in "${scenarios[@]}"; do
         for target in corsgate nginx; do
-            printf '  %-10s %-9s %s| %s\n' "$scenario" "$target" \
-                "${rps[$scenario,$target]}" "${p50[$scenario,$target]}"
+            printf '  %-10s %-9s' "$scenario" "$target"
+            printf ' %10s' ${rps[$scenario,$target]}
+            printf '  |'
+            printf ' %8s' ${p50[$scenario,$target]}
+            echo
         done
     done
+    # Spread (max/min - 1) of each target's req/s across rounds: above 20% the
+    # medians are dominated by whatever else the machine is doing.
+    noisy=()
+    for key in "${!rps[@]}"; do
+        spread=$(printf '%s\n' ${rps[$key]} | sort -g |
+            awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%d", (lo > 0) ? (hi / lo - 1) * 100 : 0 }')
+        if ((spread > 20)); then noisy+=("${key/,/ } ${spread}%"); fi
+    done
+    if ((${#noisy[@]} > 0)); then
+        echo
+        echo "NOISY: req/s spread across rounds above 20% for: $(IFS=,; echo "${noisy[*]}" | sed 's/,/, /g')"
+        echo "       rerun on a quieter machine (or with more --rounds) before trusting the ratios"
+    fi
     if ((${#warnings[@]} > 0)); then
         echo
         echo "WARNING: non-2xx/3xx responses or socket errors during measurement:"

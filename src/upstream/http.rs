@@ -7,14 +7,18 @@
 //! before any byte of it was written (`retry_canceled_requests`), so a stale keep-alive
 //! never surfaces as a spurious 502.
 use std::error::Error as _;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Request, Response};
+use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::sync::oneshot;
 
 use super::Body;
 use crate::config::PoolConfig;
@@ -59,10 +63,42 @@ impl UpstreamError {
     }
 }
 
+/// A request body that says when it has been sent whole (or dropped).
+pub struct Sent<B> {
+    inner: B,
+    done: Option<oneshot::Sender<()>>,
+}
+
+impl<B: HttpBody + Unpin> HttpBody for Sent<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
+            if let Some(tx) = self.done.take() {
+                let _ = tx.send(());
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// A pooled client for one site's upstream.
 #[derive(Clone)]
 pub struct HttpUpstream {
-    client: Client<HttpsConnector<HttpConnector>, Body>,
+    client: Client<HttpsConnector<HttpConnector>, Sent<Body>>,
     connect_timeout: Duration,
     first_byte_timeout: Duration,
 }
@@ -101,13 +137,33 @@ impl HttpUpstream {
     /// Sends the request (URI already absolute, headers already prepared) and returns
     /// the response with its body still streaming. Dropping the returned future or the
     /// body cancels the upstream request and closes its connection.
+    ///
+    /// The first-byte timeout runs from the moment the request body has been sent whole,
+    /// so a slow upload to a healthy upstream is not mistaken for a slow upstream.
     pub async fn send(&self, req: Request<Body>) -> Result<Response<Body>, UpstreamError> {
-        let resp =
-            match tokio::time::timeout(self.first_byte_timeout, self.client.request(req)).await {
-                Err(_) => return Err(UpstreamError::FirstByteTimeout(self.first_byte_timeout)),
-                Ok(Err(e)) => return Err(self.classify(e)),
-                Ok(Ok(r)) => r,
-            };
+        let (sent_tx, sent_rx) = oneshot::channel();
+        let bodiless = req.body().is_end_stream();
+        let req = req.map(|inner| Sent {
+            inner,
+            done: Some(sent_tx),
+        });
+        let response = self.client.request(req);
+        tokio::pin!(response);
+        let waited = if bodiless {
+            tokio::time::timeout(self.first_byte_timeout, &mut response).await
+        } else {
+            tokio::select! {
+                r = &mut response => Ok(r),
+                // Sent whole, or dropped because the request failed: either way the
+                // response is due now.
+                _ = sent_rx => tokio::time::timeout(self.first_byte_timeout, &mut response).await,
+            }
+        };
+        let resp = match waited {
+            Err(_) => return Err(UpstreamError::FirstByteTimeout(self.first_byte_timeout)),
+            Ok(Err(e)) => return Err(self.classify(e)),
+            Ok(Ok(r)) => r,
+        };
         Ok(resp.map(|b| b.map_err(Into::into).boxed_unsync()))
     }
 

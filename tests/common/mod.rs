@@ -3,6 +3,9 @@
 //! binary. Everything binds 127.0.0.1 on ports the OS picks.
 #![allow(dead_code)]
 
+pub mod standin;
+pub mod wire;
+
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
