@@ -52,6 +52,11 @@ impl App {
         })
     }
 
+    /// The response cache, when the config has one (tests inspect its size).
+    pub fn cache(&self) -> Option<ResponseCache> {
+        self.shared.cache.clone()
+    }
+
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }

@@ -35,7 +35,7 @@ use crate::config::{Config, Site, UpstreamSpec};
 use crate::cors::{self, Actual, LocalAnswer, Mode, Resource};
 use crate::upstream::file::FileBucket;
 use crate::upstream::http::HttpUpstream;
-use crate::cache::ResponseCache;
+use crate::cache::{CacheStatus, ResponseCache};
 use crate::upstream::{full, Body};
 use forward::Target;
 use http_body_util::BodyExt;
@@ -263,8 +263,10 @@ async fn pipeline(
             plain(e.status(), "upstream unavailable")
         }
     };
-    entry.upstream_status = Some(resp.status().as_u16());
-    entry.upstream_ms = Some(up_started.elapsed().as_millis());
+    if cache_status != Some(CacheStatus::Hit) {
+        entry.upstream_status = Some(resp.status().as_u16());
+        entry.upstream_ms = Some(up_started.elapsed().as_millis());
+    }
     if let (Some(cache), Some(status)) = (&shared.cache, cache_status) {
         resp.headers_mut().insert(cache.config().status_header.clone(), status.header_value());
         entry.cache = Some(status);
