@@ -16,6 +16,7 @@ use crate::server::{self, Limits};
 pub struct App {
     shared: Arc<Shared>,
     listener: TcpListener,
+    admin: Option<TcpListener>,
     limits: Limits,
 }
 
@@ -43,11 +44,16 @@ impl App {
             drain_deadline: Duration::from_secs(30),
         };
         let listener = TcpListener::bind(config.listen).await?;
+        let admin = match config.admin {
+            Some(addr) => Some(TcpListener::bind(addr).await?),
+            None => None,
+        };
         let cache = config.cache.clone().map(|c| ResponseCache::new(c, clock));
         let gateway = Gateway::new(Arc::new(config))?;
         Ok(App {
             shared: Arc::new(Shared::new(gateway, cache)),
             listener,
+            admin,
             limits,
         })
     }
@@ -61,9 +67,25 @@ impl App {
         self.listener.local_addr()
     }
 
+    /// The admin listener's address, when one is configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` resolves, then drains.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+        let admin = self.admin.map(|l| {
+            let shared = self.shared.clone();
+            tokio::spawn(crate::admin::run(l, shared, async {
+                let _ = admin_stopped.await;
+            }))
+        });
         server::run(self.listener, self.shared, self.limits, shutdown).await;
+        let _ = stop_admin.send(());
+        if let Some(task) = admin {
+            let _ = task.await;
+        }
     }
 }
 

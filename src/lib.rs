@@ -18,6 +18,7 @@
 //! service; nothing depends on `app`.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod app;
 pub mod cache;
 pub mod config;

@@ -20,7 +20,8 @@ Examples:
   corsgate serve --listen 127.0.0.1:8080 --upstream http://127.0.0.1:9000/bucket --mode s3
   corsgate serve --listen 127.0.0.1:8080 --upstream https://dxxxx.cloudfront.net --cache 256MiB
   corsgate check config/corsgate.toml        print every error with file:line:column
-  corsgate check cors.xml                    validate an S3 CORS file (XML or JSON)";
+  corsgate check cors.xml                    validate an S3 CORS file (XML or JSON)
+  corsgate purge --admin 127.0.0.1:9901 --prefix /img/   drop cached responses";
 
 /// A CORS gateway for S3 and S3-compatible stores: answers preflights itself from S3's
 /// rule model, forwards the rest and injects the right CORS headers and Vary.
@@ -42,6 +43,21 @@ enum Command {
     Check {
         /// A corsgate TOML file, or S3 CORS rules (XML, put-bucket-cors JSON, console JSON).
         file: PathBuf,
+    },
+    /// Remove cached responses from a running gateway, through its admin listener.
+    Purge {
+        /// The admin listener (`[admin] listen`, or `--admin` on serve).
+        #[arg(long)]
+        admin: SocketAddr,
+        /// Only this site's entries (default: every site).
+        #[arg(long)]
+        site: Option<String>,
+        /// Purge this exact path (all queries and variants).
+        #[arg(long, conflicts_with = "prefix", required_unless_present = "prefix")]
+        path: Option<String>,
+        /// Purge every path starting with this.
+        #[arg(long)]
+        prefix: Option<String>,
     },
 }
 
@@ -67,6 +83,9 @@ struct ServeArgs {
     /// One-site mode with a `file:` upstream: accept PUT and DELETE.
     #[arg(long, requires = "upstream")]
     writable: bool,
+    /// One-site mode: admin listener (health, cache purge), e.g. 127.0.0.1:9901.
+    #[arg(long, requires = "upstream")]
+    admin: Option<SocketAddr>,
     /// One-site mode: cache responses in memory, bounded to SIZE (e.g. 256MiB).
     #[arg(long, value_name = "SIZE", requires = "upstream", value_parser = parse_size)]
     cache: Option<u64>,
@@ -103,6 +122,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Check { file }) => check(&file),
+        Some(Command::Purge {
+            admin,
+            site,
+            path,
+            prefix,
+        }) => purge(admin, site.as_deref(), path.or(prefix.clone()).unwrap_or_default(), prefix.is_some()),
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
     }
@@ -123,6 +148,26 @@ fn check(file: &Path) -> ExitCode {
         Err(errors) => {
             eprintln!("{errors}");
             eprintln!("{}: {} error(s)", file.display(), errors.0.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn purge(admin: SocketAddr, site: Option<&str>, path: String, prefix: bool) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(corsgate::admin::request_purge(admin, site, &path, prefix)) {
+        Ok(answer) => {
+            println!("{answer}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("purge failed: {e}");
             ExitCode::FAILURE
         }
     }
@@ -168,6 +213,7 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
             mode,
             writable: args.writable,
             cache_bytes: args.cache,
+            admin: args.admin,
         })?);
     }
     Ok(config::load(&args.config)?)
@@ -202,7 +248,8 @@ fn run(config: Config, workers: Option<usize>) -> anyhow::Result<()> {
         let sites: Vec<String> = config.sites.iter().map(|s| s.name.clone()).collect();
         let app = App::bind(config).await.context("binding the listener")?;
         let addr = app.local_addr()?;
-        tracing::info!(%addr, ?sites, "corsgate listening");
+        let admin = app.admin_addr().map(|a| a.to_string());
+        tracing::info!(%addr, admin, ?sites, "corsgate listening");
         app.run(app::shutdown_signal()).await;
         tracing::info!("stopped");
         Ok(())

@@ -14,6 +14,7 @@ async fn get_through_gateway_reaches_s3s_fs() {
         mode: corsgate::cors::Mode::S3,
         writable: false,
         cache_bytes: None,
+        admin: None,
     })
     .unwrap();
     let gw = Gateway::start(cfg).await;

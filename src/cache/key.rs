@@ -71,10 +71,10 @@ pub fn full(primary: &str, names: &[HeaderName], request: &HeaderMap) -> String 
     k
 }
 
-/// The path and query a full key was made from, for purges (`site\0path?query...`).
-pub fn target_of<'a>(key: &'a str, site: &str) -> Option<&'a str> {
-    let rest = key.strip_prefix(site)?.strip_prefix('\0')?;
-    Some(rest.split('\0').next().unwrap_or(rest))
+/// The site and the path-and-query a full key was made from, for purges.
+pub fn parts(key: &str) -> Option<(&str, &str)> {
+    let mut it = key.split('\0');
+    Some((it.next()?, it.next()?))
 }
 
 #[cfg(test)]
@@ -125,10 +125,10 @@ mod tests {
     }
 
     #[test]
-    fn target_of_recovers_the_path() {
+    fn parts_recover_site_and_target() {
         let k = full(&primary("site", "/img/a.png?v=2"), &[HeaderName::from_static("accept")], &headers(&[]));
-        assert_eq!(target_of(&k, "site"), Some("/img/a.png?v=2"));
-        assert_eq!(target_of(&k, "sit"), None);
-        assert_eq!(target_of(&k, "other"), None);
+        assert_eq!(parts(&k), Some(("site", "/img/a.png?v=2")));
+        assert_eq!(parts(&primary("s", "/")), Some(("s", "/")));
+        assert_eq!(parts("no-separator"), None);
     }
 }

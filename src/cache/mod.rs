@@ -292,15 +292,17 @@ impl ResponseCache {
         }
     }
 
-    /// Removes entries of `site` whose target is `path` exactly (any query, any variant)
-    /// or, with `prefix`, starts with it. Returns after the removal is applied.
-    pub async fn purge(&self, site: &str, path: &str, prefix: bool) -> Result<(), String> {
-        let (site, path) = (site.to_owned(), path.to_owned());
+    /// Removes the entries (every query and variant) whose path is `path` or, with
+    /// `prefix`, starts with it; of one site, or of all with `None`. Returns once the
+    /// removal is applied.
+    pub async fn purge(&self, site: Option<&str>, path: &str, prefix: bool) -> Result<(), String> {
+        let (site, path) = (site.map(str::to_owned), path.to_owned());
         self.inner
             .entries
-            .invalidate_entries_if(move |k, _| match key::target_of(k, &site) {
-                Some(target) if prefix => target.starts_with(&path),
-                Some(target) => target.split('?').next() == Some(path.as_str()),
+            .invalidate_entries_if(move |k, _| match key::parts(k) {
+                Some((s, _)) if site.as_deref().is_some_and(|want| want != s) => false,
+                Some((_, target)) if prefix => target.starts_with(&path),
+                Some((_, target)) => target.split('?').next() == Some(path.as_str()),
                 None => false,
             })
             .map_err(|e| e.to_string())?;

@@ -20,7 +20,16 @@ pub struct FileConfig {
     /// The response cache, shared by the sites that turn it on.
     pub cache: Option<CacheSection>,
     #[serde(default)]
+    pub admin: AdminSection,
+    #[serde(default)]
     pub site: Vec<SiteSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    /// Address of the admin listener (health, purge); never the public one.
+    pub listen: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

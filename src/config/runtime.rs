@@ -33,6 +33,8 @@ pub struct Config {
     pub pool: PoolConfig,
     /// `Some` when any site caches.
     pub cache: Option<CacheConfig>,
+    /// The admin listener's address, if any.
+    pub admin: Option<SocketAddr>,
     pub sites: Vec<Arc<Site>>,
 }
 
@@ -354,6 +356,17 @@ impl TryFrom<Source<'_>> for Config {
         }
         check_site_set(&mut c, &sites);
         let cache = convert_cache(&mut c, f.cache, &sites);
+        let admin = f.admin.listen.and_then(|a| match a.get_ref().parse::<SocketAddr>() {
+            Ok(addr) if Some(addr) == listen => {
+                c.at(&a, "admin.listen must differ from the public listen address");
+                None
+            }
+            Ok(addr) => Some(addr),
+            Err(e) => {
+                c.at(&a, format!("admin.listen: {e} (expected e.g. \"127.0.0.1:9901\")"));
+                None
+            }
+        });
 
         match (listen, c.out.is_empty()) {
             (Some(listen), true) => Ok(Config {
@@ -372,6 +385,7 @@ impl TryFrom<Source<'_>> for Config {
                 log,
                 pool,
                 cache,
+                admin,
                 sites,
             }),
             _ => Err(Diagnostics(c.out)),
@@ -622,6 +636,8 @@ pub struct OneSite {
     pub writable: bool,
     /// `--cache SIZE`: cache responses, bounded to this many bytes.
     pub cache_bytes: Option<u64>,
+    /// `--admin ADDR`: the admin listener.
+    pub admin: Option<SocketAddr>,
 }
 
 impl TryFrom<OneSite> for Config {
@@ -642,6 +658,7 @@ impl TryFrom<OneSite> for Config {
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             log: LogConfig::default(),
             pool: PoolConfig::default(),
+            admin: o.admin,
             cache: o.cache_bytes.map(|max_bytes| {
                 let d = CacheConfig::default();
                 CacheConfig {

@@ -73,7 +73,7 @@ async fn unsafe_method(cache: &ResponseCache, site: &str, target: &Target<'_>, r
     let result = target.forward(req).await;
     if let Ok(resp) = &result {
         if resp.status().is_success() || resp.status().is_redirection() {
-            if let Err(e) = cache.purge(site, &path, false).await {
+            if let Err(e) = cache.purge(Some(site), &path, false).await {
                 tracing::warn!(%site, %path, "cache invalidation failed: {e}");
             }
         }
