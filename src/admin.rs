@@ -37,7 +37,9 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Futu
             let shared = shared.clone();
             async move { Ok::<_, Infallible>(handle(&shared, peer, req).await) }
         });
-        let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
         tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -59,7 +61,12 @@ async fn handle(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
             let (path, prefix) = match (&q.path, &q.prefix) {
                 (Some(p), None) => (p.as_str(), false),
                 (None, Some(p)) => (p.as_str(), true),
-                _ => return text(StatusCode::BAD_REQUEST, "give exactly one of path= or prefix="),
+                _ => {
+                    return text(
+                        StatusCode::BAD_REQUEST,
+                        "give exactly one of path= or prefix=",
+                    )
+                }
             };
             if !path.starts_with('/') {
                 return text(StatusCode::BAD_REQUEST, "a path starts with /");
@@ -69,7 +76,10 @@ async fn handle(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
                     tracing::info!(site = q.site.as_deref(), path, prefix, "cache purged");
                     text(StatusCode::OK, "purged")
                 }
-                Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("purge failed: {e}")),
+                Err(e) => text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("purge failed: {e}"),
+                ),
             }
         }
         _ => text(StatusCode::NOT_FOUND, "not found"),
@@ -104,17 +114,28 @@ impl Purge {
 fn text(status: StatusCode, body: &str) -> Response<Body> {
     let mut r = Response::new(full(format!("{body}\n")));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     r
 }
 
 /// Asks a running gateway's admin listener to purge (the `corsgate purge` command).
-pub async fn request_purge(admin: SocketAddr, site: Option<&str>, path: &str, prefix: bool) -> Result<String, String> {
+pub async fn request_purge(
+    admin: SocketAddr,
+    site: Option<&str>,
+    path: &str,
+    prefix: bool,
+) -> Result<String, String> {
     use http_body_util::BodyExt;
     use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
     let enc = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
-    let mut target = format!("/cache/purge?{}={}", if prefix { "prefix" } else { "path" }, enc(path));
+    let mut target = format!(
+        "/cache/purge?{}={}",
+        if prefix { "prefix" } else { "path" },
+        enc(path)
+    );
     if let Some(site) = site {
         target.push_str(&format!("&site={}", enc(site)));
     }
@@ -131,7 +152,12 @@ pub async fn request_purge(admin: SocketAddr, site: Option<&str>, path: &str, pr
         .map_err(|e| e.to_string())?;
     let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
     let status = resp.status();
-    let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
     let text = String::from_utf8_lossy(&body).trim().to_owned();
     if status.is_success() {
         Ok(text)

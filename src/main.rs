@@ -127,7 +127,12 @@ fn main() -> ExitCode {
             site,
             path,
             prefix,
-        }) => purge(admin, site.as_deref(), path.or(prefix.clone()).unwrap_or_default(), prefix.is_some()),
+        }) => purge(
+            admin,
+            site.as_deref(),
+            path.or(prefix.clone()).unwrap_or_default(),
+            prefix.is_some(),
+        ),
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
     }
@@ -154,7 +159,10 @@ fn check(file: &Path) -> ExitCode {
 }
 
 fn purge(admin: SocketAddr, site: Option<&str>, path: String, prefix: bool) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("{e}");

@@ -85,7 +85,10 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         h
     }
@@ -94,7 +97,10 @@ mod tests {
     fn vary_drops_cors_request_names_and_sorts() {
         let h = headers(&[
             ("vary", "Origin, Accept-Encoding"),
-            ("vary", "access-control-request-method, Accept, accept-encoding"),
+            (
+                "vary",
+                "access-control-request-method, Accept, accept-encoding",
+            ),
         ]);
         let names = vary_names(&h).unwrap();
         let names: Vec<&str> = names.iter().map(HeaderName::as_str).collect();
@@ -103,7 +109,10 @@ mod tests {
 
     #[test]
     fn vary_star_is_refused() {
-        assert_eq!(vary_names(&headers(&[("vary", "Accept, *")])), Err(VaryStar));
+        assert_eq!(
+            vary_names(&headers(&[("vary", "Accept, *")])),
+            Err(VaryStar)
+        );
         assert_eq!(vary_names(&headers(&[])).unwrap(), Vec::<HeaderName>::new());
     }
 
@@ -126,7 +135,11 @@ mod tests {
 
     #[test]
     fn parts_recover_site_and_target() {
-        let k = full(&primary("site", "/img/a.png?v=2"), &[HeaderName::from_static("accept")], &headers(&[]));
+        let k = full(
+            &primary("site", "/img/a.png?v=2"),
+            &[HeaderName::from_static("accept")],
+            &headers(&[]),
+        );
         assert_eq!(parts(&k), Some(("site", "/img/a.png?v=2")));
         assert_eq!(parts(&primary("s", "/")), Some(("s", "/")));
         assert_eq!(parts("no-separator"), None);

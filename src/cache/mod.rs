@@ -29,7 +29,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 
 use crate::upstream::http::UpstreamError;
-use crate::upstream::{BoxError, Body};
+use crate::upstream::{Body, BoxError};
 use freshness::{RequestFacts, Timing};
 
 pub use serve::respond;
@@ -162,7 +162,11 @@ impl Future for FillTask {
     type Output = Filled;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Filled> {
         Pin::new(&mut self.0).poll(cx).map(|r| {
-            r.unwrap_or_else(|e| Filled::Failed(Arc::new(UpstreamError::Failed(format!("cache fill task: {e}")))))
+            r.unwrap_or_else(|e| {
+                Filled::Failed(Arc::new(UpstreamError::Failed(format!(
+                    "cache fill task: {e}"
+                ))))
+            })
         })
     }
 }
@@ -230,7 +234,11 @@ impl ResponseCache {
         let names = self.inner.vary.get(&primary).await;
         let key = key::full(&primary, names.as_deref().unwrap_or(&[]), &req.headers);
         let entry = self.inner.entries.get(&key).await;
-        Slot { primary, key, entry }
+        Slot {
+            primary,
+            key,
+            entry,
+        }
     }
 
     /// Fetches `request` for `slot` once for all concurrent callers, stores the response
@@ -247,7 +255,11 @@ impl ResponseCache {
         let waiter_headers = request.headers().clone();
         let headers_of_waiter = &waiter_headers;
         let shared = {
-            let mut inflight = self.inner.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            let mut inflight = self
+                .inner
+                .inflight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             match inflight.get(&slot.key).and_then(WeakShared::upgrade) {
                 Some(shared) => shared,
                 None => {
@@ -262,7 +274,11 @@ impl ResponseCache {
                     };
                     let task = tokio::spawn(async move {
                         let filled = job.run(&inner, request, fetch).await;
-                        inner.inflight.lock().unwrap_or_else(|p| p.into_inner()).remove(&job.key);
+                        inner
+                            .inflight
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&job.key);
                         filled
                     });
                     let shared = FillTask(task).shared();
@@ -284,10 +300,12 @@ impl ResponseCache {
                     FillOutcome::Bypass
                 }
             }
-            Filled::Passthrough(live) => match live.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                Some(resp) => FillOutcome::Live(resp),
-                None => FillOutcome::Bypass,
-            },
+            Filled::Passthrough(live) => {
+                match live.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                    Some(resp) => FillOutcome::Live(resp),
+                    None => FillOutcome::Bypass,
+                }
+            }
             Filled::Failed(e) => FillOutcome::Failed(e),
         }
     }
@@ -380,7 +398,13 @@ impl FillJob {
             inner.entries.insert(self.key.clone(), entry.clone()).await;
             return Filled::Stored(entry, self.key.as_str().into(), CacheStatus::Revalidated);
         }
-        let storable = freshness::storable(&self.facts, resp.status(), resp.headers(), self.site.default_ttl).is_ok();
+        let storable = freshness::storable(
+            &self.facts,
+            resp.status(),
+            resp.headers(),
+            self.site.default_ttl,
+        )
+        .is_ok();
         let names = key::vary_names(resp.headers());
         let declared = resp
             .headers()
@@ -405,7 +429,10 @@ impl FillJob {
                     }
                     if buf.len() as u64 > cap {
                         // Too large after all: hand out what we have plus the rest.
-                        return passthrough(Response::from_parts(parts, prefixed(buf.freeze(), body)));
+                        return passthrough(Response::from_parts(
+                            parts,
+                            prefixed(buf.freeze(), body),
+                        ));
                     }
                 }
             }
@@ -434,7 +461,8 @@ fn passthrough(resp: Response<Body>) -> Filled {
 /// A body that yields `first`, then the rest of `rest`.
 fn prefixed(first: Bytes, rest: Body) -> Body {
     use futures_util::StreamExt;
-    let head = futures_util::stream::once(async move { Ok::<_, BoxError>(http_body::Frame::data(first)) });
+    let head =
+        futures_util::stream::once(async move { Ok::<_, BoxError>(http_body::Frame::data(first)) });
     let tail = http_body_util::BodyStream::new(rest);
     http_body_util::StreamBody::new(head.chain(tail)).boxed_unsync()
 }

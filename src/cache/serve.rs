@@ -14,7 +14,12 @@ use crate::representation::range::{self, Ranged};
 use crate::upstream::{empty, full, Body};
 
 /// Builds the response to `method` + `request` from `entry` at time `now`.
-pub fn respond(entry: &Entry, method: &Method, request: &HeaderMap, now: SystemTime) -> Response<Body> {
+pub fn respond(
+    entry: &Entry,
+    method: &Method,
+    request: &HeaderMap,
+    now: SystemTime,
+) -> Response<Body> {
     let mut headers = entry.headers.clone();
     let age = freshness::current_age(&entry.headers, entry.timing, now);
     headers.insert(header::AGE, freshness::age_header_value(age));
@@ -31,7 +36,15 @@ pub fn respond(entry: &Entry, method: &Method, request: &HeaderMap, now: SystemT
         _ => Ranged::Full,
     };
     match ranged {
-        Ranged::Full => build(StatusCode::OK, headers, if head { Bytes::new() } else { entry.body.clone() }),
+        Ranged::Full => build(
+            StatusCode::OK,
+            headers,
+            if head {
+                Bytes::new()
+            } else {
+                entry.body.clone()
+            },
+        ),
         Ranged::Part { first, last } => {
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(last - first + 1));
             let cr = format!("bytes {first}-{last}/{size}");
@@ -74,7 +87,12 @@ fn validators(stored: &HeaderMap) -> Validators {
 /// RFC 9110 §15.4.5: a 304 carries the validators and caching fields a 200 would, and
 /// no content fields.
 fn not_modified(mut headers: HeaderMap) -> Response<Body> {
-    for h in [header::CONTENT_LENGTH, header::CONTENT_TYPE, header::CONTENT_ENCODING, header::CONTENT_RANGE] {
+    for h in [
+        header::CONTENT_LENGTH,
+        header::CONTENT_TYPE,
+        header::CONTENT_ENCODING,
+        header::CONTENT_RANGE,
+    ] {
         headers.remove(h);
     }
     let mut r = Response::new(empty());
@@ -85,7 +103,12 @@ fn not_modified(mut headers: HeaderMap) -> Response<Body> {
 
 /// Keeps the fields an error answer still needs from the stored ones.
 fn carry(from: &HeaderMap, to: &mut HeaderMap) {
-    for h in [header::ETAG, header::LAST_MODIFIED, header::VARY, header::AGE] {
+    for h in [
+        header::ETAG,
+        header::LAST_MODIFIED,
+        header::VARY,
+        header::AGE,
+    ] {
         if let Some(v) = from.get(&h) {
             to.insert(h, v.clone());
         }

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::uri::{Authority, Scheme};
 use http::header::HeaderName;
+use http::uri::{Authority, Scheme};
 use http::Uri;
 use toml::Spanned;
 
@@ -356,17 +356,26 @@ impl TryFrom<Source<'_>> for Config {
         }
         check_site_set(&mut c, &sites);
         let cache = convert_cache(&mut c, f.cache, &sites);
-        let admin = f.admin.listen.and_then(|a| match a.get_ref().parse::<SocketAddr>() {
-            Ok(addr) if Some(addr) == listen => {
-                c.at(&a, "admin.listen must differ from the public listen address");
-                None
-            }
-            Ok(addr) => Some(addr),
-            Err(e) => {
-                c.at(&a, format!("admin.listen: {e} (expected e.g. \"127.0.0.1:9901\")"));
-                None
-            }
-        });
+        let admin = f
+            .admin
+            .listen
+            .and_then(|a| match a.get_ref().parse::<SocketAddr>() {
+                Ok(addr) if Some(addr) == listen => {
+                    c.at(
+                        &a,
+                        "admin.listen must differ from the public listen address",
+                    );
+                    None
+                }
+                Ok(addr) => Some(addr),
+                Err(e) => {
+                    c.at(
+                        &a,
+                        format!("admin.listen: {e} (expected e.g. \"127.0.0.1:9901\")"),
+                    );
+                    None
+                }
+            });
 
         match (listen, c.out.is_empty()) {
             (Some(listen), true) => Ok(Config {
@@ -469,10 +478,13 @@ fn convert_site(
         cors,
         connect_timeout: s.connect_timeout.map_or(connect, |d| d.0),
         first_byte_timeout: s.first_byte_timeout.map_or(first_byte, |d| d.0),
-        cache: s.cache.filter(|c| c.enabled.unwrap_or(true)).map(|c| SiteCache {
-            default_ttl: c.default_ttl.map(|d| d.0),
-            credentialed: c.credentialed,
-        }),
+        cache: s
+            .cache
+            .filter(|c| c.enabled.unwrap_or(true))
+            .map(|c| SiteCache {
+                default_ttl: c.default_ttl.map(|d| d.0),
+                credentialed: c.credentialed,
+            }),
     })
 }
 

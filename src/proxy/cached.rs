@@ -13,12 +13,21 @@ use crate::upstream::{empty, Body};
 
 /// Request headers a fill forwards. Anything else could change the upstream's answer
 /// without being in the key (unkeyed-header poisoning), so it is not sent.
-const FILL_HEADERS: [HeaderName; 3] = [header::ACCEPT, header::ACCEPT_ENCODING, header::ACCEPT_LANGUAGE];
+const FILL_HEADERS: [HeaderName; 3] = [
+    header::ACCEPT,
+    header::ACCEPT_ENCODING,
+    header::ACCEPT_LANGUAGE,
+];
 
 type Served = (Result<Response<Body>, UpstreamError>, Option<CacheStatus>);
 
 /// Answers from the cache, fills it, or forwards around it.
-pub async fn serve(cache: &ResponseCache, policy: SiteCache, target: &Target<'_>, req: Request<Body>) -> Served {
+pub async fn serve(
+    cache: &ResponseCache,
+    policy: SiteCache,
+    target: &Target<'_>,
+    req: Request<Body>,
+) -> Served {
     let site = target.gw.config.sites[target.site].name.as_str();
     let method = req.method().clone();
     if method != Method::GET && method != Method::HEAD {
@@ -32,10 +41,16 @@ pub async fn serve(cache: &ResponseCache, policy: SiteCache, target: &Target<'_>
     let slot = cache.lookup(site, &parts).await;
     let now = cache.now();
     if let Some(entry) = slot.entry.as_ref().filter(|e| e.is_fresh(now)) {
-        return (Ok(respond(entry, &method, &parts.headers, now)), Some(CacheStatus::Hit));
+        return (
+            Ok(respond(entry, &method, &parts.headers, now)),
+            Some(CacheStatus::Hit),
+        );
     }
     if method == Method::HEAD && slot.entry.is_none() {
-        return (target.forward(rebuild(&parts)).await, Some(CacheStatus::Bypass));
+        return (
+            target.forward(rebuild(&parts)).await,
+            Some(CacheStatus::Bypass),
+        );
     }
     let facts = RequestFacts {
         method: Method::GET,
@@ -56,19 +71,31 @@ pub async fn serve(cache: &ResponseCache, policy: SiteCache, target: &Target<'_>
             .await
         })
     });
-    match cache.fill(&slot, fill_request(&parts), facts, policy, fetch).await {
-        FillOutcome::Entry(entry, status) => {
-            (Ok(respond(&entry, &method, &parts.headers, cache.now())), Some(status))
-        }
+    match cache
+        .fill(&slot, fill_request(&parts), facts, policy, fetch)
+        .await
+    {
+        FillOutcome::Entry(entry, status) => (
+            Ok(respond(&entry, &method, &parts.headers, cache.now())),
+            Some(status),
+        ),
         FillOutcome::Live(resp) => (Ok(resp), Some(CacheStatus::Miss)),
-        FillOutcome::Bypass => (target.forward(rebuild(&parts)).await, Some(CacheStatus::Bypass)),
+        FillOutcome::Bypass => (
+            target.forward(rebuild(&parts)).await,
+            Some(CacheStatus::Bypass),
+        ),
         FillOutcome::Failed(e) => (Err((*e).clone()), Some(CacheStatus::Miss)),
     }
 }
 
 /// RFC 9111 §4.4: a successful unsafe request invalidates the stored responses for its
 /// target.
-async fn unsafe_method(cache: &ResponseCache, site: &str, target: &Target<'_>, req: Request<Body>) -> Served {
+async fn unsafe_method(
+    cache: &ResponseCache,
+    site: &str,
+    target: &Target<'_>,
+    req: Request<Body>,
+) -> Served {
     let path = req.uri().path().to_owned();
     let result = target.forward(req).await;
     if let Ok(resp) = &result {

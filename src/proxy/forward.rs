@@ -30,7 +30,8 @@ impl Target<'_> {
                 authority,
                 base_path,
             } => {
-                let req = upstream_request(req, self.conn, self.host, scheme, authority, base_path)?;
+                let req =
+                    upstream_request(req, self.conn, self.host, scheme, authority, base_path)?;
                 let mut resp = client.send(req).await?;
                 headers::remove_hop_by_hop(resp.headers_mut());
                 Ok(resp)

@@ -31,15 +31,15 @@ use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
+use crate::cache::{CacheStatus, ResponseCache};
 use crate::config::{Config, Site, UpstreamSpec};
 use crate::cors::{self, Actual, LocalAnswer, Mode, Resource};
 use crate::upstream::file::FileBucket;
 use crate::upstream::http::HttpUpstream;
-use crate::cache::{CacheStatus, ResponseCache};
 use crate::upstream::{full, Body};
+use access_log::{Entry, Logged};
 use forward::Target;
 use http_body_util::BodyExt;
-use access_log::{Entry, Logged};
 use route::Router;
 
 /// Where one site's requests go, built from its [`UpstreamSpec`].
@@ -268,7 +268,8 @@ async fn pipeline(
         entry.upstream_ms = Some(up_started.elapsed().as_millis());
     }
     if let (Some(cache), Some(status)) = (&shared.cache, cache_status) {
-        resp.headers_mut().insert(cache.config().status_header.clone(), status.header_value());
+        resp.headers_mut()
+            .insert(cache.config().status_header.clone(), status.header_value());
         entry.cache = Some(status);
     }
 

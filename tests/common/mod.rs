@@ -134,6 +134,8 @@ impl Drop for S3Server {
 /// The gateway running in process on a free loopback port; stopped on drop.
 pub struct Gateway {
     pub addr: SocketAddr,
+    /// The response cache, when the config has one (set by [`Gateway::start_with_clock`]).
+    pub cache: Option<corsgate::cache::ResponseCache>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -150,6 +152,31 @@ impl Gateway {
         }));
         Gateway {
             addr,
+            cache: None,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// As [`Gateway::start`], with the clock the cache judges freshness by; keeps the
+    /// cache handle so tests can inspect its size.
+    pub async fn start_with_clock(
+        mut config: Config,
+        clock: Arc<dyn corsgate::cache::Clock>,
+    ) -> Gateway {
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        let app = App::bind_with_clock(config, clock)
+            .await
+            .expect("bind gateway");
+        let addr = app.local_addr().unwrap();
+        let cache = app.cache();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app.run(async {
+            let _ = rx.await;
+        }));
+        Gateway {
+            addr,
+            cache,
             stop: Some(tx),
             task: Some(task),
         }
