@@ -17,6 +17,7 @@ mod serve;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
@@ -156,12 +157,17 @@ pub enum FillOutcome {
 }
 
 /// The fetch task; aborted when dropped, i.e. when the last waiter has gone.
-struct FillTask(tokio::task::JoinHandle<Filled>);
+struct FillTask {
+    task: tokio::task::JoinHandle<Filled>,
+    /// To forget the in-flight record once nobody can join any more.
+    key: String,
+    inner: std::sync::Weak<Inner>,
+}
 
 impl Future for FillTask {
     type Output = Filled;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Filled> {
-        Pin::new(&mut self.0).poll(cx).map(|r| {
+        Pin::new(&mut self.task).poll(cx).map(|r| {
             r.unwrap_or_else(|e| {
                 Filled::Failed(Arc::new(UpstreamError::Failed(format!(
                     "cache fill task: {e}"
@@ -173,7 +179,18 @@ impl Future for FillTask {
 
 impl Drop for FillTask {
     fn drop(&mut self) {
-        self.0.abort();
+        self.task.abort();
+        // The last waiter is gone, so the record is dead unless a newer fill for the same
+        // key replaced it.
+        if let Some(inner) = self.inner.upgrade() {
+            let mut inflight = inner.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            if inflight
+                .get(&self.key)
+                .is_some_and(|w| w.upgrade().is_none())
+            {
+                inflight.remove(&self.key);
+            }
+        }
     }
 }
 
@@ -182,6 +199,9 @@ struct Inner {
     /// Primary key → the Vary names its stored response keys on.
     vary: moka::future::Cache<String, Arc<[HeaderName]>>,
     inflight: Mutex<HashMap<String, WeakShared<FillTask>>>,
+    /// Bumped by every purge; a fill that started before it must not store what it
+    /// fetched (it may be the object a PUT just replaced).
+    generation: AtomicU64,
     config: CacheConfig,
     clock: Arc<dyn Clock>,
 }
@@ -195,8 +215,16 @@ pub struct ResponseCache {
 /// A request's place in the cache: its full key and the entry there, if any.
 pub struct Slot {
     primary: String,
+    /// The Vary names the key was made with (empty when none are known).
+    vary: Option<Arc<[HeaderName]>>,
     pub key: String,
     pub entry: Option<Arc<Entry>>,
+}
+
+impl Slot {
+    pub fn vary(&self) -> &[HeaderName] {
+        self.vary.as_deref().unwrap_or(&[])
+    }
 }
 
 impl ResponseCache {
@@ -213,6 +241,7 @@ impl ResponseCache {
                 entries,
                 vary,
                 inflight: Mutex::new(HashMap::new()),
+                generation: AtomicU64::new(0),
                 config,
                 clock,
             }),
@@ -236,6 +265,7 @@ impl ResponseCache {
         let entry = self.inner.entries.get(&key).await;
         Slot {
             primary,
+            vary: names,
             key,
             entry,
         }
@@ -244,23 +274,32 @@ impl ResponseCache {
     /// Fetches `request` for `slot` once for all concurrent callers, stores the response
     /// when RFC 9111 allows it, and tells each caller what to serve. With a stale entry
     /// in the slot the fetch is a revalidation (If-None-Match / If-Modified-Since).
+    ///
+    /// `client` are the caller's own request headers: a waiter whose Vary values differ
+    /// from the fill request's gets [`FillOutcome::Bypass`]. With `join = false` the
+    /// fetch is this caller's alone.
+    #[allow(clippy::too_many_arguments)]
     pub async fn fill(
         &self,
         slot: &Slot,
         mut request: Request<Body>,
+        client: &HeaderMap,
+        join: bool,
         facts: RequestFacts,
         site: SiteCache,
         fetch: Fetch,
     ) -> FillOutcome {
-        let waiter_headers = request.headers().clone();
-        let headers_of_waiter = &waiter_headers;
         let shared = {
             let mut inflight = self
                 .inner
                 .inflight
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            match inflight.get(&slot.key).and_then(WeakShared::upgrade) {
+            let running = inflight
+                .get(&slot.key)
+                .and_then(WeakShared::upgrade)
+                .filter(|_| join);
+            match running {
                 Some(shared) => shared,
                 None => {
                     prepare_fill_request(&mut request, slot.entry.as_deref());
@@ -271,19 +310,24 @@ impl ResponseCache {
                         stale: slot.entry.clone(),
                         facts,
                         site,
+                        generation: self.inner.generation.load(Ordering::Acquire),
                     };
                     let task = tokio::spawn(async move {
                         let filled = job.run(&inner, request, fetch).await;
-                        inner
-                            .inflight
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .remove(&job.key);
+                        let mut inflight = inner.inflight.lock().unwrap_or_else(|p| p.into_inner());
+                        inflight.remove(&job.key);
                         filled
                     });
-                    let shared = FillTask(task).shared();
-                    if let Some(weak) = shared.downgrade() {
-                        inflight.insert(slot.key.clone(), weak);
+                    let shared = FillTask {
+                        task,
+                        key: slot.key.clone(),
+                        inner: Arc::downgrade(&self.inner),
+                    }
+                    .shared();
+                    if join {
+                        if let Some(weak) = shared.downgrade() {
+                            inflight.insert(slot.key.clone(), weak);
+                        }
                     }
                     shared
                 }
@@ -294,7 +338,7 @@ impl ResponseCache {
             // response (the Vary names were unknown when the fetches were joined).
             Filled::Stored(entry, stored_key, status) => {
                 let names = key::vary_names(&entry.headers).unwrap_or_default();
-                if key::full(&slot.primary, &names, headers_of_waiter) == *stored_key {
+                if key::full(&slot.primary, &names, client) == *stored_key {
                     FillOutcome::Entry(entry, status)
                 } else {
                     FillOutcome::Bypass
@@ -315,6 +359,14 @@ impl ResponseCache {
     /// removal is applied.
     pub async fn purge(&self, site: Option<&str>, path: &str, prefix: bool) -> Result<(), String> {
         let (site, path) = (site.map(str::to_owned), path.to_owned());
+        // Fills under way finish for their waiters but store nothing, and new requests
+        // start fresh fills rather than join them.
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
+        self.inner
+            .inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         self.inner
             .entries
             .invalidate_entries_if(move |k, _| match key::parts(k) {
@@ -371,6 +423,8 @@ struct FillJob {
     stale: Option<Arc<Entry>>,
     facts: RequestFacts,
     site: SiteCache,
+    /// `Inner::generation` when the fill started.
+    generation: u64,
 }
 
 impl FillJob {
@@ -395,7 +449,9 @@ impl FillJob {
                 timing,
                 default_ttl: self.site.default_ttl,
             });
-            inner.entries.insert(self.key.clone(), entry.clone()).await;
+            if self.still_current(inner) {
+                inner.entries.insert(self.key.clone(), entry.clone()).await;
+            }
             return Filled::Stored(entry, self.key.as_str().into(), CacheStatus::Revalidated);
         }
         let storable = freshness::storable(
@@ -448,9 +504,15 @@ impl FillJob {
         // The Vary names are known only now: key the entry on them and on the values
         // the fill request carried.
         let key = key::full(&self.primary, &names, &request_headers);
-        inner.vary.insert(self.primary.clone(), names.into()).await;
-        inner.entries.insert(key.clone(), entry.clone()).await;
+        if self.still_current(inner) {
+            inner.vary.insert(self.primary.clone(), names.into()).await;
+            inner.entries.insert(key.clone(), entry.clone()).await;
+        }
         Filled::Stored(entry, key.into(), CacheStatus::Miss)
+    }
+
+    fn still_current(&self, inner: &Inner) -> bool {
+        inner.generation.load(Ordering::Acquire) == self.generation
     }
 }
 

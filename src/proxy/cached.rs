@@ -38,54 +38,90 @@ pub async fn serve(
         return (target.forward(req).await, Some(CacheStatus::Bypass));
     }
     let (parts, _empty_body) = req.into_parts();
-    let slot = cache.lookup(site, &parts).await;
-    let now = cache.now();
-    if let Some(entry) = slot.entry.as_ref().filter(|e| e.is_fresh(now)) {
-        return (
-            Ok(respond(entry, &method, &parts.headers, now)),
-            Some(CacheStatus::Hit),
-        );
-    }
-    if method == Method::HEAD && slot.entry.is_none() {
-        return (
-            target.forward(rebuild(&parts)).await,
-            Some(CacheStatus::Bypass),
-        );
-    }
-    let facts = RequestFacts {
-        method: Method::GET,
-        credentialed,
-        allow_credentialed: policy.credentialed,
-    };
     let (gw, site_idx, conn) = (target.gw.clone(), target.site, target.conn);
-    let fetch: Fetch = Box::new(move |r| {
-        Box::pin(async move {
-            // Shared fetches carry no client's Host: it is not in the key.
-            Target {
-                gw: &gw,
-                site: site_idx,
-                conn,
-                host: None,
-            }
-            .forward(r)
+    // Two rounds at most: the first fill of a response that varies on a header no fill
+    // forwarded teaches the cache its Vary; the second fills this client's variant.
+    for _ in 0..2 {
+        let slot = cache.lookup(site, &parts).await;
+        let now = cache.now();
+        if let Some(entry) = slot.entry.as_ref().filter(|e| e.is_fresh(now)) {
+            let resp = respond(entry, &method, &parts.headers, now);
+            return (Ok(resp), Some(CacheStatus::Hit));
+        }
+        if method == Method::HEAD && slot.entry.is_none() {
+            break;
+        }
+        let facts = RequestFacts {
+            method: Method::GET,
+            credentialed,
+            allow_credentialed: policy.credentialed,
+        };
+        let (gw, conn) = (gw.clone(), conn);
+        let fetch: Fetch = Box::new(move |r| {
+            Box::pin(async move {
+                // Shared fetches carry no client's Host: it is not in the key.
+                let t = Target {
+                    gw: &gw,
+                    site: site_idx,
+                    conn,
+                    host: None,
+                };
+                t.forward(r).await
+            })
+        });
+        let fill = fill_request(&parts, credentialed, slot.vary());
+        // Credentialed fills are never joined: another client's credentials must not
+        // answer for this one before the upstream has said the answer is shareable.
+        let join = !credentialed;
+        match cache
+            .fill(&slot, fill, &parts.headers, join, facts, policy, fetch)
             .await
-        })
-    });
-    match cache
-        .fill(&slot, fill_request(&parts), facts, policy, fetch)
-        .await
-    {
-        FillOutcome::Entry(entry, status) => (
-            Ok(respond(&entry, &method, &parts.headers, cache.now())),
-            Some(status),
-        ),
-        FillOutcome::Live(resp) => (Ok(resp), Some(CacheStatus::Miss)),
-        FillOutcome::Bypass => (
-            target.forward(rebuild(&parts)).await,
-            Some(CacheStatus::Bypass),
-        ),
-        FillOutcome::Failed(e) => (Err((*e).clone()), Some(CacheStatus::Miss)),
+        {
+            FillOutcome::Entry(entry, status) => {
+                let resp = respond(&entry, &method, &parts.headers, cache.now());
+                return (Ok(resp), Some(status));
+            }
+            // A range or condition the fill did not carry, or a Vary on a header it
+            // did not forward: the live answer is not this client's.
+            FillOutcome::Live(resp) if answers_client(&resp, &parts.headers) => {
+                return (Ok(resp), Some(CacheStatus::Miss));
+            }
+            FillOutcome::Live(_) => break,
+            FillOutcome::Bypass => continue,
+            FillOutcome::Failed(e) => return (Err((*e).clone()), Some(CacheStatus::Miss)),
+        }
     }
+    (
+        target.forward(rebuild(&parts)).await,
+        Some(CacheStatus::Bypass),
+    )
+}
+
+/// Whether the client asked for something other than the whole current object.
+fn shapes_answer(h: &HeaderMap) -> bool {
+    [
+        header::RANGE,
+        header::IF_MATCH,
+        header::IF_NONE_MATCH,
+        header::IF_MODIFIED_SINCE,
+        header::IF_UNMODIFIED_SINCE,
+    ]
+    .iter()
+    .any(|n| h.contains_key(n))
+}
+
+/// Whether a live fill response is also the answer to this client's own request: not
+/// if the client asked for a range or a condition the fill did not carry, nor if the
+/// response varies on a header the fill did not forward and the client sent.
+fn answers_client(resp: &Response<Body>, client: &HeaderMap) -> bool {
+    if shapes_answer(client) {
+        return false;
+    }
+    // `Vary: *` is taken as varying on nothing the client controls beyond the fill.
+    let names = crate::cache::key::vary_names(resp.headers()).unwrap_or_default();
+    names
+        .iter()
+        .all(|n| FILL_HEADERS.contains(n) || !client.contains_key(n))
 }
 
 /// RFC 9111 §4.4: a successful unsafe request invalidates the stored responses for its
@@ -129,11 +165,19 @@ fn has_amz_headers(h: &HeaderMap) -> bool {
     h.keys().any(|k| k.as_str().starts_with("x-amz-"))
 }
 
-/// The request a fill sends: a bodiless GET for the target with only [`FILL_HEADERS`].
-fn fill_request(parts: &Parts) -> Request<Body> {
+/// The request a fill sends: a bodiless GET for the target with [`FILL_HEADERS`] and the
+/// headers the stored Vary names (those are in the key), plus the client's credentials
+/// on a site that caches credentialed requests.
+fn fill_request(parts: &Parts, credentialed: bool, vary: &[HeaderName]) -> Request<Body> {
     let mut req = Request::new(empty());
     *req.uri_mut() = parts.uri.clone();
-    for name in &FILL_HEADERS {
+    let creds = [header::AUTHORIZATION, header::COOKIE];
+    let keyed = vary.iter().filter(|n| !FILL_HEADERS.contains(n));
+    let names = FILL_HEADERS
+        .iter()
+        .chain(keyed)
+        .chain(creds.iter().filter(|_| credentialed));
+    for name in names {
         for v in parts.headers.get_all(name) {
             req.headers_mut().append(name.clone(), v.clone());
         }
