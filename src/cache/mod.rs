@@ -472,7 +472,7 @@ impl FillJob {
             return passthrough(resp);
         };
         let (parts, mut body) = resp.into_parts();
-        let mut buf = BytesMut::new();
+        let mut buf = BytesMut::with_capacity(declared.unwrap_or(0) as usize);
         while let Some(frame) = body.frame().await {
             match frame {
                 Err(e) => {
@@ -494,7 +494,7 @@ impl FillJob {
             }
         }
         let mut headers = parts.headers;
-        headers.retain_cors_free();
+        strip_unstorable(&mut headers);
         let entry = Arc::new(Entry {
             headers,
             body: buf.freeze(),
@@ -529,16 +529,9 @@ fn prefixed(first: Bytes, rest: Body) -> Body {
     http_body_util::StreamBody::new(head.chain(tail)).boxed_unsync()
 }
 
-/// Removing what an entry must never hold.
-trait RetainCorsFree {
-    fn retain_cors_free(&mut self);
-}
-
-impl RetainCorsFree for HeaderMap {
-    /// Upstream CORS headers are never stored (ours are computed per hit), and
-    /// hop-by-hop fields describe a connection that is gone.
-    fn retain_cors_free(&mut self) {
-        crate::proxy::headers::remove_hop_by_hop(self);
-        crate::cors::strip_access_control(self);
-    }
+/// Upstream CORS headers are never stored (ours are computed per hit), and hop-by-hop
+/// fields describe a connection that is gone.
+fn strip_unstorable(headers: &mut HeaderMap) {
+    crate::proxy::headers::remove_hop_by_hop(headers);
+    crate::cors::strip_access_control(headers);
 }
