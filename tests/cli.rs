@@ -176,13 +176,15 @@ fn demo_config_serves_preflight_and_get() {
     let bucket = manifest.join("config/demo-bucket");
     let patched = demo
         .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
+        .replace("listen = \"127.0.0.1:9901\"", "listen = \"127.0.0.1:0\"")
         .replace(
             "upstream = \"file:demo-bucket\"",
             &format!("upstream = \"file:{}\"", bucket.display()),
         );
     assert!(
-        patched.contains("listen = \"127.0.0.1:0\""),
-        "demo listen line moved"
+        !patched.contains("listen = \"127.0.0.1:8080\"")
+            && !patched.contains("listen = \"127.0.0.1:9901\""),
+        "demo listen lines moved"
     );
     assert!(
         patched.contains(&bucket.display().to_string()),
