@@ -360,7 +360,7 @@ impl TryFrom<Source<'_>> for Config {
             .admin
             .listen
             .and_then(|a| match a.get_ref().parse::<SocketAddr>() {
-                Ok(addr) if Some(addr) == listen => {
+                Ok(addr) if Some(addr) == listen && addr.port() != 0 => {
                     c.at(
                         &a,
                         "admin.listen must differ from the public listen address",
