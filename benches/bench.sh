@@ -2,16 +2,24 @@
 # corsgate vs nginx doing the same job, on loopback, with wrk.
 #
 #   benches/bench.sh [--duration 10s] [--connections 64] [--rounds 3] [--threads 1]
+#                    [--scenarios preflight,get-1k,get-1m,cached-1k,cached-1m]
 #   benches/bench.sh --duration 2s --rounds 1          # quick sanity run
+#   benches/bench.sh --scenarios cached-1k,cached-1m   # only the cache scenarios
 #
 # Topology (everything on 127.0.0.1, free ports picked at start):
 #
-#   wrk ──> corsgate (1 worker thread) ──┐
-#                                        ├──> upstream nginx (1 worker, static files)
-#   wrk ──> nginx baseline (1 worker) ───┘
+#   wrk ──> corsgate (1 worker thread) ─────────────┐
+#   wrk ──> corsgate --cache 256MiB (1 worker) ─────┼──> upstream nginx (1 worker,
+#   wrk ──> nginx baseline (1 worker, proxy_cache   │     static files)
+#           on /cached/ only) ──────────────────────┘
 #
 # Scenarios: `preflight` (answered locally by both), `get-1k` and `get-1m` (a GET with
-# an Origin header, forwarded uncached to the upstream and decorated with CORS headers).
+# an Origin header, forwarded uncached to the upstream and decorated with CORS headers),
+# `cached-1k` and `cached-1m` (the same GET of an object the upstream marks
+# `Cache-Control: max-age=600`, answered from a warm cache: corsgate's in-memory
+# cache in a second instance started with --cache, nginx's proxy_cache on disk).
+# The uncached scenarios keep using the corsgate instance without a cache, so they
+# measure exactly what they did before the cache existed.
 # Each scenario runs corsgate and nginx alternately, --rounds times (interleaving
 # cancels slow drift such as thermal throttling or a neighbour's compile), and reports
 # the median req/s and median p50 latency of each, and the ratio corsgate/nginx.
@@ -29,9 +37,11 @@ duration=10s
 connections=64
 rounds=3
 threads=1
+all_scenarios=(preflight get-1k get-1m cached-1k cached-1m)
+scenario_list=$(IFS=,; echo "${all_scenarios[*]}")
 
 usage() {
-    sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 while [[ $# -gt 0 ]]; do
@@ -40,6 +50,7 @@ while [[ $# -gt 0 ]]; do
         --connections) connections=${2:?--connections needs a value}; shift 2 ;;
         --rounds) rounds=${2:?--rounds needs a value}; shift 2 ;;
         --threads) threads=${2:?--threads needs a value}; shift 2 ;;
+        --scenarios) scenario_list=${2:?--scenarios needs a value}; shift 2 ;;
         -h | --help) usage; exit 0 ;;
         *) echo "bench.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -47,6 +58,18 @@ done
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: --rounds must be a positive integer" >&2; exit 2; }
 [[ $connections =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: --connections must be a positive integer" >&2; exit 2; }
 [[ $duration =~ ^[1-9][0-9]*[smh]?$ ]] || { echo "bench.sh: --duration looks like 10s, 2s, 1m" >&2; exit 2; }
+# --scenarios: a comma-separated subset of all_scenarios, run in the order given.
+scenarios=()
+IFS=, read -r -a requested <<<"$scenario_list"
+for want in ${requested[@]+"${requested[@]}"}; do
+    [[ " ${all_scenarios[*]} " == *" $want "* ]] ||
+        { echo "bench.sh: unknown scenario '$want' (known: ${all_scenarios[*]})" >&2; exit 2; }
+    [[ " ${scenarios[*]-} " == *" $want "* ]] || scenarios+=("$want")
+done
+((${#scenarios[@]} > 0)) || { echo "bench.sh: --scenarios is empty" >&2; exit 2; }
+# The caching corsgate is only started (and checked) when a cached-* scenario runs.
+want_cache=0
+[[ " ${scenarios[*]} " == *" cached-"* ]] && want_cache=1
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$script_dir/.." && pwd)
@@ -91,12 +114,12 @@ corsgate=$target_dir/release/corsgate
 [[ -x $corsgate ]] || die "corsgate binary not found at $corsgate"
 
 # ---------------------------------------------------------------- ports
-# Bind three sockets to port 0 at once (so the kernel hands out three distinct
+# Bind four sockets to port 0 at once (so the kernel hands out four distinct
 # ports), print them, close them. A race with another process grabbing one in
 # between is possible but unlikely; startup checks below would catch it.
-read -r up_port cg_port ng_port < <(python3 -c '
+read -r up_port cg_port cgc_port ng_port < <(python3 -c '
 import socket
-socks = [socket.socket() for _ in range(3)]
+socks = [socket.socket() for _ in range(4)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in socks))
@@ -105,9 +128,12 @@ print(*(s.getsockname()[1] for s in socks))
 # ---------------------------------------------------------------- fixtures
 # nginx workers drop to `nobody` when started as root: the tree must be readable.
 chmod 755 "$tmp"
-mkdir -p "$tmp/bucket" "$tmp/upstream" "$tmp/baseline"
+mkdir -p "$tmp/bucket/cached" "$tmp/upstream" "$tmp/baseline"
 head -c 1024 /dev/urandom >"$tmp/bucket/obj-1k.bin"
 head -c $((1024 * 1024)) /dev/urandom >"$tmp/bucket/obj-1m.bin"
+# Served by the upstream with Cache-Control: max-age=600 (see nginx-upstream.conf.in).
+head -c 1024 /dev/urandom >"$tmp/bucket/cached/obj-1k.bin"
+head -c $((1024 * 1024)) /dev/urandom >"$tmp/bucket/cached/obj-1m.bin"
 chmod -R a+rX "$tmp/bucket"
 
 cat >"$tmp/cors.json" <<EOF
@@ -169,6 +195,17 @@ cg_pid=$!
 pids+=("$cg_pid")
 wait_http corsgate "$cg_port" "$cg_pid" "$tmp/corsgate.log"
 
+cgc_pid=""
+if ((want_cache)); then
+    log "starting caching corsgate on 127.0.0.1:$cgc_port (--cache 256MiB --workers 1 --access-log off)"
+    "$corsgate" serve --listen "127.0.0.1:$cgc_port" --upstream "http://127.0.0.1:$up_port" \
+        --cors-rules "$tmp/cors.json" --cache 256MiB --workers 1 --access-log off \
+        >"$tmp/corsgate-cache.log" 2>&1 &
+    cgc_pid=$!
+    pids+=("$cgc_pid")
+    wait_http "caching corsgate" "$cgc_port" "$cgc_pid" "$tmp/corsgate-cache.log"
+fi
+
 log "starting baseline nginx on 127.0.0.1:$ng_port"
 start_nginx nginx "$script_dir/nginx-baseline.conf.in" "$tmp/baseline" "$ng_port"
 
@@ -197,10 +234,56 @@ verify() { # name port
             { cat "$hdr" >&2; die "$name: GET /$obj got status $status, ACAO '$acao' (want 200, '$origin')"; }
         cmp -s "$body" "$tmp/bucket/$obj" || die "$name: GET /$obj returned a different body"
     done
-    log "$name answers correctly (preflight 200 + ACAO, GET 1k/1m bodies intact + ACAO)"
+    # Uncached means uncached: a repeated GET must not be a cache hit.
+    curl -s -o /dev/null -D "$hdr" -H "Origin: $origin" "$base/obj-1k.bin"
+    [[ $(header x-cache "$hdr") != HIT ]] || { cat "$hdr" >&2; die "$name: repeated GET /obj-1k.bin was a cache HIT"; }
+    log "$name answers correctly (preflight 200 + ACAO, GET 1k/1m bodies intact + ACAO, not cached)"
 }
+
+# Cached objects: the second GET must be a HIT with the CORS headers of this request's
+# origin, the upstream's ETag and the exact body. The first GET fills the cache.
+verify_cached() { # name port
+    local name=$1 base="http://127.0.0.1:$2" hdr="$tmp/verify.hdr" body="$tmp/verify.body"
+    local status obj acao xcache etag want_etag i
+
+    for obj in cached/obj-1k.bin cached/obj-1m.bin; do
+        curl -s -o /dev/null -D "$hdr" "http://127.0.0.1:$up_port/$obj"
+        want_etag=$(header etag "$hdr")
+        for i in 1 2; do
+            status=$(curl -s -o "$body" -D "$hdr" -w '%{http_code}' -H "Origin: $origin" "$base/$obj")
+            acao=$(header access-control-allow-origin "$hdr")
+            xcache=$(header x-cache "$hdr")
+            etag=$(header etag "$hdr")
+            [[ $status == 200 && $acao == "$origin" ]] ||
+                { cat "$hdr" >&2; die "$name: GET /$obj #$i got status $status, ACAO '$acao' (want 200, '$origin')"; }
+            cmp -s "$body" "$tmp/bucket/$obj" || die "$name: GET /$obj #$i returned a different body"
+        done
+        [[ $xcache == HIT ]] || { cat "$hdr" >&2; die "$name: second GET /$obj: X-Cache '$xcache' (want HIT)"; }
+        [[ -n $want_etag && $etag == "$want_etag" ]] ||
+            { cat "$hdr" >&2; die "$name: second GET /$obj: ETag '$etag' (upstream: '$want_etag')"; }
+    done
+    log "$name answers from its cache (second GET: X-Cache HIT, ACAO, upstream ETag, 1k/1m bodies intact)"
+}
+
+# The upstream must mark exactly the cached/ objects as fresh, or the scenarios
+# would not measure what their names say.
+check_upstream() { # path want-cache-control
+    local got
+    got=$(curl -s -o /dev/null -D - "http://127.0.0.1:$up_port/$1" | grep -i '^\(cache-control\|expires\):' |
+        tr -d '\r' | tr '\n' ' ' | sed 's/ *$//' || true)
+    [[ $got == "$2" ]] || die "upstream /$1: freshness headers '$got' (want '$2')"
+}
+check_upstream obj-1k.bin ""
+check_upstream obj-1m.bin ""
+check_upstream cached/obj-1k.bin "Cache-Control: max-age=600"
+check_upstream cached/obj-1m.bin "Cache-Control: max-age=600"
+
 verify corsgate "$cg_port"
 verify nginx "$ng_port"
+if ((want_cache)); then
+    verify_cached "caching corsgate" "$cgc_port"
+    verify_cached nginx "$ng_port"
+fi
 
 # ---------------------------------------------------------------- measuring
 # One wrk run; prints "req_per_sec p50_ms bad" where bad counts non-2xx/3xx
@@ -211,9 +294,11 @@ run_wrk() { # port scenario
         preflight) url="http://127.0.0.1:$1/obj-1k.bin"; script="$tmp/preflight.lua" ;;
         get-1k) url="http://127.0.0.1:$1/obj-1k.bin"; script="$tmp/get.lua" ;;
         get-1m) url="http://127.0.0.1:$1/obj-1m.bin"; script="$tmp/get.lua" ;;
+        cached-1k) url="http://127.0.0.1:$1/cached/obj-1k.bin"; script="$tmp/get.lua" ;;
+        cached-1m) url="http://127.0.0.1:$1/cached/obj-1m.bin"; script="$tmp/get.lua" ;;
         *) die "unknown scenario $2" ;;
     esac
-    out=$(wrk -t"$threads" -c"$connections" -d"$duration" --latency -s "$script" "$url")
+    out=$(wrk -t"$threads" -c"$connections" -d"${3:-$duration}" --latency -s "$script" "$url")
     printf '%s\n' "$out" >>"$tmp/wrk.log"
     # Latency lines look like "     50%  512.00us" (units us, ms or s) -> ms.
     awk '
@@ -235,7 +320,27 @@ median() { # numbers... -> median (mean of the middle two for an even count)
         if (NR % 2) printf "%.2f", a[(NR + 1) / 2]; else printf "%.2f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
-scenarios=(preflight get-1k get-1m)
+# Which server a target means for a scenario.
+port_of() { # target scenario
+    case "$1,$2" in
+        corsgate,cached-*) echo "$cgc_port" ;;
+        corsgate,*) echo "$cg_port" ;;
+        nginx,*) echo "$ng_port" ;;
+    esac
+}
+
+# Warm-up, not measured: the caches were filled by the checks above; one short run
+# per cached scenario and target also warms what sits around them (page cache,
+# allocator, nginx's open file cache, connection pools).
+for scenario in "${scenarios[@]}"; do
+    [[ $scenario == cached-* ]] || continue
+    for target in corsgate nginx; do
+        run_wrk "$(port_of "$target" "$scenario")" "$scenario" 1s >/dev/null
+    done
+    log "warmed $scenario on both (1s each, not measured)"
+done
+: >"$tmp/wrk.log"
+
 declare -A rps p50 warnings=()
 total_runs=$((${#scenarios[@]} * rounds * 2))
 log "measuring: ${#scenarios[@]} scenarios x $rounds round(s) x 2 targets, wrk -t$threads -c$connections -d$duration ($total_runs runs)"
@@ -245,7 +350,7 @@ for scenario in "${scenarios[@]}"; do
         # Alternate which target goes first, so neither always runs on a warmer machine.
         if ((round % 2)); then order=(corsgate nginx); else order=(nginx corsgate); fi
         for target in "${order[@]}"; do
-            if [[ $target == corsgate ]]; then port=$cg_port; else port=$ng_port; fi
+            port=$(port_of "$target" "$scenario")
             result=$(run_wrk "$port" "$scenario")
             read -r r l bad <<<"$result"
             rps[$scenario,$target]+="$r "
@@ -265,6 +370,26 @@ done
 # hold only the startup line, not one per request).
 cg_threads=$(find "/proc/$cg_pid/task" -mindepth 1 -maxdepth 1 | wc -l)
 cg_log_lines=$(wc -l <"$tmp/corsgate.log")
+cache_lines=()
+if ((want_cache)); then
+    cgc_threads=$(find "/proc/$cgc_pid/task" -mindepth 1 -maxdepth 1 | wc -l)
+    cgc_log_lines=$(wc -l <"$tmp/corsgate-cache.log")
+    # Still answering from the caches after the runs? (An eviction or expiry during
+    # the runs would show here as MISS/EXPIRED/REVALIDATED.)
+    xc=()
+    for scenario in "${scenarios[@]}"; do
+        [[ $scenario == cached-* ]] || continue
+        path=cached/obj-${scenario#cached-}.bin
+        for target in corsgate nginx; do
+            curl -s -o /dev/null -D "$tmp/after.hdr" -H "Origin: $origin" \
+                "http://127.0.0.1:$(port_of "$target" "$scenario")/$path"
+            xc+=("$scenario $target $(header x-cache "$tmp/after.hdr")")
+        done
+    done
+    cache_lines+=("caching corsgate (--cache 256MiB) after the runs: $cgc_threads OS thread(s), $cgc_log_lines log line(s)")
+    cache_lines+=("X-Cache after the runs: $(IFS=,; echo "${xc[*]}" | sed 's/,/, /g')")
+    cache_lines+=("cached-*: corsgate's cache in process memory; nginx proxy_cache on disk (page cache), sendfile + open_file_cache")
+fi
 
 # Each list is a space-separated string of numbers; word-splitting it is the point.
 # shellcheck disable=SC2086
@@ -273,6 +398,7 @@ cg_log_lines=$(wc -l <"$tmp/corsgate.log")
     echo "corsgate vs nginx — wrk -t$threads -c$connections -d$duration, $rounds round(s), medians"
     echo "corsgate --workers 1 --access-log off; nginx worker_processes 1, access_log off; $(nproc) CPU(s) shared with wrk and the upstream"
     echo "corsgate after the runs: $cg_threads OS thread(s), $cg_log_lines log line(s)"
+    for line in ${cache_lines[@]+"${cache_lines[@]}"}; do echo "$line"; done
     echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine adds noise)"
     echo
     printf '%-10s %14s %14s %8s %14s %14s\n' scenario "corsgate rps" "nginx rps" ratio "cg p50 ms" "nginx p50 ms"
