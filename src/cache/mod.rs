@@ -31,6 +31,7 @@ use http_body_util::BodyExt;
 
 use crate::upstream::http::UpstreamError;
 use crate::upstream::{Body, BoxError};
+use crate::representation::conditional::Validators;
 use freshness::{RequestFacts, Timing};
 
 pub use serve::respond;
@@ -112,11 +113,45 @@ pub struct Entry {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub timing: Timing,
-    /// Only to judge freshness; copied from the site at store time.
-    default_ttl: Option<Duration>,
+    /// Judged once at store time so a hit parses no header: the entry is fresh while
+    /// its resident time is under this (RFC 9111 §4.2: lifetime − corrected initial age),
+    /// `None` when it must be revalidated before every use.
+    fresh_for: Option<Duration>,
+    /// The corrected initial age (RFC 9111 §4.2.3), to which resident time is added.
+    initial_age: Duration,
+    /// ETag and Last-Modified, for the preconditions a hit answers.
+    pub validators: Validators,
 }
 
 impl Entry {
+    fn new(headers: HeaderMap, body: Bytes, timing: Timing, default_ttl: Option<Duration>) -> Entry {
+        let at_store = timing.response_time;
+        let initial_age = freshness::current_age(&headers, timing, at_store);
+        let fresh_for = freshness::is_fresh(&headers, timing, at_store, default_ttl)
+            .then(|| freshness::freshness_lifetime(&headers, at_store, default_ttl))
+            .flatten()
+            .and_then(|lifetime| lifetime.checked_sub(initial_age));
+        let validators = serve::validators(&headers);
+        Entry {
+            headers,
+            body,
+            timing,
+            fresh_for,
+            initial_age,
+            validators,
+        }
+    }
+
+    /// Time spent in this cache so far.
+    fn resident(&self, now: SystemTime) -> Duration {
+        now.duration_since(self.timing.response_time).unwrap_or_default()
+    }
+
+    /// RFC 9111 §4.2.3 current_age: the corrected initial age plus resident time.
+    pub fn age(&self, now: SystemTime) -> Duration {
+        self.initial_age + self.resident(now)
+    }
+
     fn weight(&self, key: &str) -> u32 {
         let headers: usize = self
             .headers
@@ -127,7 +162,7 @@ impl Entry {
     }
 
     pub fn is_fresh(&self, now: SystemTime) -> bool {
-        freshness::is_fresh(&self.headers, self.timing, now, self.default_ttl)
+        self.fresh_for.is_some_and(|f| self.resident(now) < f)
     }
 }
 
@@ -443,12 +478,12 @@ impl FillJob {
         if let (Some(stale), StatusCode::NOT_MODIFIED) = (&self.stale, resp.status()) {
             let mut headers = stale.headers.clone();
             freshness::merge_304(&mut headers, resp.headers());
-            let entry = Arc::new(Entry {
+            let entry = Arc::new(Entry::new(
                 headers,
-                body: stale.body.clone(),
+                stale.body.clone(),
                 timing,
-                default_ttl: self.site.default_ttl,
-            });
+                self.site.default_ttl,
+            ));
             if self.still_current(inner) {
                 inner.entries.insert(self.key.clone(), entry.clone()).await;
             }
@@ -495,12 +530,12 @@ impl FillJob {
         }
         let mut headers = parts.headers;
         strip_unstorable(&mut headers);
-        let entry = Arc::new(Entry {
+        let entry = Arc::new(Entry::new(
             headers,
-            body: buf.freeze(),
+            buf.freeze(),
             timing,
-            default_ttl: self.site.default_ttl,
-        });
+            self.site.default_ttl,
+        ));
         // The Vary names are known only now: key the entry on them and on the values
         // the fill request carried.
         let key = key::full(&self.primary, &names, &request_headers);

@@ -21,10 +21,9 @@ pub fn respond(
     now: SystemTime,
 ) -> Response<Body> {
     let mut headers = entry.headers.clone();
-    let age = freshness::current_age(&entry.headers, entry.timing, now);
-    headers.insert(header::AGE, freshness::age_header_value(age));
-    let v = validators(&entry.headers);
-    match conditional::evaluate(method, request, &v) {
+    headers.insert(header::AGE, freshness::age_header_value(entry.age(now)));
+    let v = &entry.validators;
+    match conditional::evaluate(method, request, v) {
         Outcome::NotModified => return not_modified(headers),
         Outcome::Failed(_) => return status_only(StatusCode::PRECONDITION_FAILED, headers),
         Outcome::Proceed => {}
@@ -32,7 +31,7 @@ pub fn respond(
     let size = entry.body.len() as u64;
     let head = method == Method::HEAD;
     let ranged = match request.get(header::RANGE).map(HeaderValue::to_str) {
-        Some(Ok(value)) if conditional::if_range_holds(request, &v) => range::parse(value, size),
+        Some(Ok(value)) if conditional::if_range_holds(request, v) => range::parse(value, size),
         _ => Ranged::Full,
     };
     match ranged {
@@ -70,7 +69,8 @@ pub fn respond(
     }
 }
 
-fn validators(stored: &HeaderMap) -> Validators {
+/// The validators a stored response carries.
+pub(super) fn validators(stored: &HeaderMap) -> Validators {
     Validators {
         etag: stored
             .get(header::ETAG)

@@ -137,22 +137,16 @@ pub struct ConnInfo {
 pub async fn handle(shared: Arc<Shared>, conn: ConnInfo, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
     let gw = shared.current.load_full();
-    let mut entry = Entry {
-        request_id: shared.request_id(),
-        method: req.method().to_string(),
-        path: req.uri().path().to_owned(),
-        query: req.uri().query().map(str::to_owned),
-        ..Entry::default()
-    };
+    let mut entry = Entry::new(gw.config.log.access_log, shared.request_id(), &req);
     let resp = pipeline(&shared, &gw, conn, req, &mut entry).await;
     let (mut parts, body) = resp.into_parts();
-    entry.status = parts.status.as_u16();
+    entry.record(|e| e.status = parts.status.as_u16());
     if let Ok(v) = HeaderValue::from_str(&entry.request_id) {
         parts
             .headers
             .insert(HeaderName::from_static("x-request-id"), v);
     }
-    let body = if gw.config.log.access_log {
+    let body = if entry.enabled() {
         Logged::wrap(body, entry, started)
     } else {
         body
@@ -172,13 +166,13 @@ async fn pipeline(
         Ok(h) => h,
         Err(why) => return plain(StatusCode::BAD_REQUEST, why),
     };
-    entry.host = host.clone().unwrap_or_default();
+    entry.record(|e| e.host = host.clone().unwrap_or_default());
     let Some(site_idx) = gw.router.route(host.as_deref()) else {
-        entry.cors = "unknown-host".into();
+        entry.record(|e| e.cors = "unknown-host".into());
         return plain(StatusCode::MISDIRECTED_REQUEST, "unknown host");
     };
     let site: &Site = &gw.config.sites[site_idx];
-    entry.site = site.name.clone();
+    entry.record(|e| e.site = site.name.clone());
     if let Err(e) = path::check(req.uri().path()) {
         return plain(StatusCode::BAD_REQUEST, &e.to_string());
     }
@@ -196,9 +190,11 @@ async fn pipeline(
         }
     };
     let acrh = joined(h, &header::ACCESS_CONTROL_REQUEST_HEADERS);
-    entry.origin = origin
-        .as_ref()
-        .map(|o| String::from_utf8_lossy(o.as_bytes()).into_owned());
+    entry.record(|e| {
+        e.origin = origin
+            .as_ref()
+            .map(|o| String::from_utf8_lossy(o.as_bytes()).into_owned())
+    });
     let policy = site.cors.as_deref();
 
     // Phase 2: preflight. In s3 mode S3 treats every OPTIONS as one.
@@ -216,7 +212,7 @@ async fn pipeline(
                 request_id: &entry.request_id,
             },
         );
-        entry.cors = answer.outcome.to_string();
+        entry.record(|e| e.cors = answer.outcome.to_string());
         return local(answer);
     }
 
@@ -235,12 +231,12 @@ async fn pipeline(
     );
     let decoration = match decision {
         Actual::Refuse(answer) => {
-            entry.cors = answer.outcome.to_string();
+            entry.record(|e| e.cors = answer.outcome.to_string());
             return local(answer);
         }
         Actual::Forward(d) => d,
     };
-    entry.cors = decoration.outcome().to_string();
+    entry.record(|e| e.cors = decoration.outcome().to_string());
 
     // Phases 5-7: cache, then forward.
     let up_started = Instant::now();
@@ -259,18 +255,20 @@ async fn pipeline(
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(site = %site.name, kind = e.kind(), "upstream: {e}");
-            entry.error = Some(e.to_string());
+            entry.record(|en| en.error = Some(e.to_string()));
             plain(e.status(), "upstream unavailable")
         }
     };
     if cache_status != Some(CacheStatus::Hit) {
-        entry.upstream_status = Some(resp.status().as_u16());
-        entry.upstream_ms = Some(up_started.elapsed().as_millis());
+        entry.record(|e| {
+            e.upstream_status = Some(resp.status().as_u16());
+            e.upstream_ms = Some(up_started.elapsed().as_millis());
+        });
     }
     if let (Some(cache), Some(status)) = (&shared.cache, cache_status) {
         resp.headers_mut()
             .insert(cache.config().status_header.clone(), status.header_value());
-        entry.cache = Some(status);
+        entry.record(|e| e.cache = Some(status));
     }
 
     // Phase 8: decorate, whatever the status.

@@ -21,6 +21,10 @@ pub fn check(path: &str) -> Result<(), PathError> {
     if !path.starts_with('/') {
         return Err(PathError::NotAbsolute);
     }
+    // Fast path, no allocation: a dot segment needs a '.', or a '%' to encode one.
+    if !path.bytes().any(|b| b == b'.' || b == b'%') {
+        return Ok(());
+    }
     let decoded = percent_decode_str(path).collect::<Vec<u8>>();
     let dot = decoded
         .split(|b| *b == b'/' || *b == b'\\')
