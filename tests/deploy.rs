@@ -101,7 +101,10 @@ fn deploy_check_catches_broken_files() {
         "FAIL  hadolint",
         "FAIL  sidecar: Deployment/frontend/corsgate: probes on the named admin port",
     ] {
-        assert!(out.contains(failure), "no {failure:?} in the output:\n{out}");
+        assert!(
+            out.contains(failure),
+            "no {failure:?} in the output:\n{out}"
+        );
     }
 }
 
