@@ -29,9 +29,9 @@ use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 
+use crate::representation::conditional::Validators;
 use crate::upstream::http::UpstreamError;
 use crate::upstream::{Body, BoxError};
-use crate::representation::conditional::Validators;
 use freshness::{RequestFacts, Timing};
 
 pub use serve::respond;
@@ -124,7 +124,12 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn new(headers: HeaderMap, body: Bytes, timing: Timing, default_ttl: Option<Duration>) -> Entry {
+    fn new(
+        headers: HeaderMap,
+        body: Bytes,
+        timing: Timing,
+        default_ttl: Option<Duration>,
+    ) -> Entry {
         let at_store = timing.response_time;
         let initial_age = freshness::current_age(&headers, timing, at_store);
         let fresh_for = freshness::is_fresh(&headers, timing, at_store, default_ttl)
@@ -144,7 +149,8 @@ impl Entry {
 
     /// Time spent in this cache so far.
     fn resident(&self, now: SystemTime) -> Duration {
-        now.duration_since(self.timing.response_time).unwrap_or_default()
+        now.duration_since(self.timing.response_time)
+            .unwrap_or_default()
     }
 
     /// RFC 9111 §4.2.3 current_age: the corrected initial age plus resident time.

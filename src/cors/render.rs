@@ -15,7 +15,7 @@ use http::header::{
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::policy::{header_names, CorsPolicy, Failure, Rule};
-use super::vary;
+use super::vary::VarySet;
 
 /// Why no rule matched: the failed condition of the closest rule (the one that got
 /// furthest: header > method > origin; ties go to the earlier rule).
@@ -181,14 +181,14 @@ fn echo_request_headers(acrh: &HeaderValue) -> Option<HeaderValue> {
 pub struct Decoration<'p> {
     granted: Option<Granted<'p>>,
     /// Vary tokens to merge in (empty: leave Vary alone).
-    vary: &'static [&'static str],
+    vary: &'static VarySet,
     outcome: Outcome,
 }
 
 impl<'p> Decoration<'p> {
     pub(crate) fn new(
         granted: Option<Granted<'p>>,
-        vary: &'static [&'static str],
+        vary: &'static VarySet,
         outcome: Outcome,
     ) -> Decoration<'p> {
         Decoration {
@@ -207,7 +207,7 @@ impl<'p> Decoration<'p> {
             granted.write(headers);
         }
         if !self.vary.is_empty() {
-            vary::merge(headers, self.vary);
+            self.vary.apply(headers);
         }
     }
 

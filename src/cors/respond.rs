@@ -12,6 +12,7 @@ use super::policy::{CorsPolicy, Decision, Failure};
 use super::render::{Decoration, Granted, Miss, Outcome};
 use super::s3_error;
 use super::validate::is_token;
+use super::vary::VarySet;
 
 /// Per-site CORS mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -102,19 +103,28 @@ pub fn single<'a>(
 }
 
 /// S3's preflight Vary (spec §2.3), on matched answers and matched actual responses.
-const S3_VARY: &[&str] = &[
-    "Origin",
-    "Access-Control-Request-Headers",
-    "Access-Control-Request-Method",
-];
+const S3_VARY: &VarySet = &VarySet {
+    tokens: &[
+        "Origin",
+        "Access-Control-Request-Headers",
+        "Access-Control-Request-Method",
+    ],
+    line: "Origin, Access-Control-Request-Headers, Access-Control-Request-Method",
+};
 /// Enforce mode: on every preflight answer, whatever its status.
-const ENFORCE_PREFLIGHT_VARY: &[&str] = &[
-    "Origin",
-    "Access-Control-Request-Method",
-    "Access-Control-Request-Headers",
-];
+const ENFORCE_PREFLIGHT_VARY: &VarySet = &VarySet {
+    tokens: &[
+        "Origin",
+        "Access-Control-Request-Method",
+        "Access-Control-Request-Headers",
+    ],
+    line: "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+};
 /// Enforce mode, actual requests: ACRM/ACRH are ignored there, so only Origin varies.
-const ENFORCE_ACTUAL_VARY: &[&str] = &["Origin"];
+const ENFORCE_ACTUAL_VARY: &VarySet = &VarySet {
+    tokens: &["Origin"],
+    line: "Origin",
+};
 
 /// Longest request-supplied method or header name we echo in a refusal body.
 const MAX_ECHO: usize = 64;
@@ -217,10 +227,10 @@ pub fn check_actual<'p>(
 /// is (no Vary either, spec §3 items 1, 2, 5).
 fn s3_actual<'p>(policy: Option<&'p CorsPolicy>, input: &ActualInput<'_>) -> Decoration<'p> {
     let Some(origin) = input.origin else {
-        return Decoration::new(None, &[], Outcome::NoOrigin);
+        return Decoration::new(None, &VarySet::NONE, Outcome::NoOrigin);
     };
     let Some(policy) = policy else {
-        return Decoration::new(None, &[], Outcome::NoCorsConfig);
+        return Decoration::new(None, &VarySet::NONE, Outcome::NoCorsConfig);
     };
     // spec §3 item 3: method = ACRM if present, else the request's; ACRH checked if present.
     let method = input
@@ -235,11 +245,13 @@ fn s3_actual<'p>(policy: Option<&'p CorsPolicy>, input: &ActualInput<'_>) -> Dec
             let outcome = granted.outcome();
             Decoration::new(Some(granted), S3_VARY, outcome)
         }
-        Decision::NoMatch(closest) => {
-            Decoration::new(None, &[], Outcome::NoMatch(Miss::from_closest(closest)))
-        }
+        Decision::NoMatch(closest) => Decoration::new(
+            None,
+            &VarySet::NONE,
+            Outcome::NoMatch(Miss::from_closest(closest)),
+        ),
         Decision::TooManyHeaders => {
-            Decoration::new(None, &[], Outcome::NoMatch(Miss::TooManyHeaders))
+            Decoration::new(None, &VarySet::NONE, Outcome::NoMatch(Miss::TooManyHeaders))
         }
     }
 }
@@ -252,7 +264,7 @@ fn enforce_actual<'p>(policy: Option<&'p CorsPolicy>, input: &ActualInput<'_>) -
     let vary = if policy.is_some() {
         ENFORCE_ACTUAL_VARY
     } else {
-        &[]
+        &VarySet::NONE
     };
     let Some(origin) = input.origin else {
         return Actual::Forward(Decoration::new(None, vary, Outcome::NoOrigin));
@@ -337,10 +349,11 @@ fn echoable(raw: &[u8]) -> Option<&str> {
     (s.len() <= MAX_ECHO && is_token(s)).then_some(s)
 }
 
-fn ok_preflight(granted: &Granted<'_>, vary: &'static [&'static str]) -> LocalAnswer {
-    let mut headers = HeaderMap::new();
+fn ok_preflight(granted: &Granted<'_>, vary: &'static VarySet) -> LocalAnswer {
+    // Room for every header we write, so the map never grows.
+    let mut headers = HeaderMap::with_capacity(8);
     granted.write(&mut headers);
-    super::vary::merge(&mut headers, vary);
+    vary.apply(&mut headers);
     LocalAnswer {
         status: StatusCode::OK,
         headers,
@@ -366,18 +379,13 @@ fn text_preflight(status: StatusCode, body: &str, outcome: Outcome) -> LocalAnsw
 }
 
 /// Enforce-mode refusals: short plain text, one line, with the mode's Vary.
-fn text(
-    status: StatusCode,
-    body: &str,
-    outcome: Outcome,
-    vary: &'static [&'static str],
-) -> LocalAnswer {
+fn text(status: StatusCode, body: &str, outcome: Outcome, vary: &'static VarySet) -> LocalAnswer {
     let mut headers = HeaderMap::new();
     headers.insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    super::vary::merge(&mut headers, vary);
+    vary.apply(&mut headers);
     debug_assert!(headers.contains_key(VARY));
     LocalAnswer {
         status,

@@ -9,6 +9,15 @@ use http::{HeaderMap, HeaderValue};
 /// across several Vary lines and comma lists); never drops what is there; `*` stays
 /// `*`. Existing duplicates are folded, first spelling kept.
 pub fn merge(headers: &mut HeaderMap, tokens: &[&str]) {
+    if !headers.contains_key(VARY) {
+        // The common case (our own answers, most upstream responses): nothing to fold.
+        if let Ok(value) = HeaderValue::from_str(&tokens.join(", ")) {
+            if !tokens.is_empty() {
+                headers.insert(VARY, value);
+            }
+        }
+        return;
+    }
     let mut merged: Vec<&[u8]> = Vec::new();
     let mut star = false;
     for value in headers.get_all(VARY) {
@@ -40,5 +49,37 @@ pub fn merge(headers: &mut HeaderMap, tokens: &[&str]) {
 fn push_unique<'a>(list: &mut Vec<&'a [u8]>, token: &'a [u8]) {
     if !token.is_empty() && !list.iter().any(|t| t.eq_ignore_ascii_case(token)) {
         list.push(token);
+    }
+}
+
+/// A fixed set of Vary tokens with its line pre-rendered, so the common case (no Vary
+/// yet) inserts a static value instead of building one per response.
+#[derive(Debug)]
+pub struct VarySet {
+    pub tokens: &'static [&'static str],
+    /// `tokens` joined with ", ".
+    pub line: &'static str,
+}
+
+impl VarySet {
+    pub const NONE: VarySet = VarySet {
+        tokens: &[],
+        line: "",
+    };
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// [`merge`] with a fast path for a response that has no Vary yet.
+    pub fn apply(&self, headers: &mut HeaderMap) {
+        if self.tokens.is_empty() {
+            return;
+        }
+        if headers.contains_key(VARY) {
+            merge(headers, self.tokens);
+        } else {
+            headers.insert(VARY, HeaderValue::from_static(self.line));
+        }
     }
 }

@@ -247,9 +247,11 @@ async fn pipeline(
         conn,
         host: host.as_deref(),
     };
+    // Boxed: these futures are large, and without the box every request (preflights
+    // included) would carry and move their state.
     let (result, cache_status) = match (&shared.cache, site.cache) {
-        (Some(cache), Some(policy)) => cached::serve(cache, policy, &target, req).await,
-        _ => (target.forward(req).await, None),
+        (Some(cache), Some(policy)) => Box::pin(cached::serve(cache, policy, &target, req)).await,
+        _ => (Box::pin(target.forward(req)).await, None),
     };
     let mut resp = match result {
         Ok(r) => r,

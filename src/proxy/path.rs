@@ -21,14 +21,17 @@ pub fn check(path: &str) -> Result<(), PathError> {
     if !path.starts_with('/') {
         return Err(PathError::NotAbsolute);
     }
-    // Fast path, no allocation: a dot segment needs a '.', or a '%' to encode one.
-    if !path.bytes().any(|b| b == b'.' || b == b'%') {
-        return Ok(());
-    }
-    let decoded = percent_decode_str(path).collect::<Vec<u8>>();
-    let dot = decoded
-        .split(|b| *b == b'/' || *b == b'\\')
-        .any(|seg| seg == b"." || seg == b"..");
+    let has_dot_segment = |bytes: &[u8]| {
+        bytes
+            .split(|b| *b == b'/' || *b == b'\\')
+            .any(|seg| seg == b"." || seg == b"..")
+    };
+    // Without a '%' nothing needs decoding: judge the raw bytes, allocation-free.
+    let dot = if path.contains('%') {
+        has_dot_segment(&percent_decode_str(path).collect::<Vec<u8>>())
+    } else {
+        has_dot_segment(path.as_bytes())
+    };
     if dot {
         return Err(PathError::DotSegment);
     }
