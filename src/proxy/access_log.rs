@@ -52,6 +52,12 @@ pub struct Entry {
     pub upstream_ms: Option<u128>,
     pub error: Option<String>,
     pub cache: Option<crate::cache::CacheStatus>,
+    // Not logged; kept for the metrics, which need them typed rather than as text.
+    pub site_index: Option<usize>,
+    pub preflight: bool,
+    pub outcome: Option<crate::cors::Outcome>,
+    pub upstream_latency: Option<std::time::Duration>,
+    pub upstream_error: Option<&'static str>,
 }
 
 impl Entry {

@@ -104,6 +104,11 @@ pub struct Shared {
     /// The response cache, when any site uses one. It outlives config snapshots:
     /// entries are origin-neutral, so a rule change needs no purge.
     pub cache: Option<ResponseCache>,
+    /// This gateway's Prometheus registry; outlives config snapshots so counters
+    /// survive reloads.
+    pub metrics: crate::metrics::Metrics,
+    /// Readiness for `/readyz`; the shutdown sequence marks it draining.
+    pub health: crate::admin::Health,
 }
 
 impl Shared {
@@ -116,6 +121,8 @@ impl Shared {
             next_id: AtomicU64::new(1),
             id_salt: salt << 20,
             cache,
+            metrics: crate::metrics::Metrics::new(),
+            health: crate::admin::Health::default(),
         }
     }
 
@@ -147,6 +154,9 @@ pub async fn handle(shared: Arc<Shared>, conn: ConnInfo, req: Request<Incoming>)
     let resp = pipeline(&shared, &gw, conn, req, &mut entry).await;
     let (mut parts, body) = resp.into_parts();
     entry.status = parts.status.as_u16();
+    // Counted when the head is decided, not when the body ends, so the numbers do not
+    // depend on the access log being on or on clients reading to the end.
+    record_metrics(&shared, &gw, &entry);
     if let Ok(v) = HeaderValue::from_str(&entry.request_id) {
         parts
             .headers
@@ -179,6 +189,7 @@ async fn pipeline(
     };
     let site: &Site = &gw.config.sites[site_idx];
     entry.site = site.name.clone();
+    entry.site_index = Some(site_idx);
     if let Err(e) = path::check(req.uri().path()) {
         return plain(StatusCode::BAD_REQUEST, &e.to_string());
     }
@@ -217,6 +228,8 @@ async fn pipeline(
             },
         );
         entry.cors = answer.outcome.to_string();
+        entry.preflight = true;
+        entry.outcome = Some(answer.outcome.clone());
         return local(answer);
     }
 
@@ -236,11 +249,14 @@ async fn pipeline(
     let decoration = match decision {
         Actual::Refuse(answer) => {
             entry.cors = answer.outcome.to_string();
+            entry.outcome = Some(answer.outcome.clone());
             return local(answer);
         }
         Actual::Forward(d) => d,
     };
-    entry.cors = decoration.outcome().to_string();
+    let outcome = decoration.outcome();
+    entry.cors = outcome.to_string();
+    entry.outcome = Some(outcome);
 
     // Phases 5-7: cache, then forward.
     let up_started = Instant::now();
@@ -260,12 +276,14 @@ async fn pipeline(
         Err(e) => {
             tracing::warn!(site = %site.name, kind = e.kind(), "upstream: {e}");
             entry.error = Some(e.to_string());
+            entry.upstream_error = Some(e.kind());
             plain(e.status(), "upstream unavailable")
         }
     };
     if cache_status != Some(CacheStatus::Hit) {
         entry.upstream_status = Some(resp.status().as_u16());
         entry.upstream_ms = Some(up_started.elapsed().as_millis());
+        entry.upstream_latency = Some(up_started.elapsed());
     }
     if let (Some(cache), Some(status)) = (&shared.cache, cache_status) {
         resp.headers_mut()
@@ -276,6 +294,24 @@ async fn pipeline(
     // Phase 8: decorate, whatever the status.
     decoration.apply(resp.headers_mut());
     resp
+}
+
+/// Hands the finished entry to the metrics (their one recording point).
+fn record_metrics(shared: &Shared, gw: &Gateway, entry: &Entry) {
+    let site = entry.site_index.and_then(|i| gw.config.sites.get(i));
+    shared
+        .metrics
+        .record_request(&crate::metrics::RequestRecord {
+            site: site.map(|s| s.name.as_str()),
+            method: &entry.method,
+            preflight: entry.preflight,
+            status: entry.status,
+            cors: entry.outcome.as_ref(),
+            policy: site.and_then(|s| s.cors.as_deref()),
+            cache: entry.cache,
+            upstream_latency: entry.upstream_latency,
+            upstream_error: entry.upstream_error,
+        });
 }
 
 /// The host a request is for: the URI authority (absolute-form target or HTTP/2
