@@ -273,4 +273,37 @@ mod tests {
         );
         assert_eq!(Purge::parse(""), Purge::default());
     }
+
+    #[test]
+    fn loopback_includes_mapped_ipv4() {
+        let peer = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert!(is_loopback(peer("127.0.0.1:5")));
+        assert!(is_loopback(peer("[::1]:5")));
+        assert!(is_loopback(peer("[::ffff:127.0.0.1]:5")));
+        assert!(!is_loopback(peer("10.0.0.7:5")));
+        assert!(!is_loopback(peer("[::ffff:10.0.0.7]:5")));
+    }
+
+    #[test]
+    fn readiness_fails_while_draining_or_a_check_fails() {
+        let h = Health::default();
+        assert!(h.ready().is_ok());
+        let creds = Arc::new(AtomicBool::new(false));
+        let seen = creds.clone();
+        h.add_check(
+            "credentials",
+            Box::new(move || {
+                if seen.load(Ordering::SeqCst) {
+                    Ok(())
+                } else {
+                    Err("not loaded yet".into())
+                }
+            }),
+        );
+        assert_eq!(h.ready(), Err("credentials: not loaded yet".into()));
+        creds.store(true, Ordering::SeqCst);
+        assert!(h.ready().is_ok());
+        h.start_draining();
+        assert!(h.ready().unwrap_err().starts_with("draining"));
+    }
 }

@@ -185,7 +185,7 @@ impl Metrics {
         ConnectionGuard(self.open_connections.clone())
     }
 
-    /// A config reload was attempted; `hash` is the fingerprint now in force on success.
+    /// Counts a finished reload attempt (the config was swapped when `ok`).
     pub fn reload_finished(&self, ok: bool) {
         if ok {
             self.reloads_ok.increment(1);
