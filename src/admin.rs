@@ -1,10 +1,17 @@
 //! The admin listener: its own address, never the public one. `/healthz`, `/readyz`,
-//! and `POST /cache/purge`, which answers only to loopback peers (a pod-address
-//! listener used for probes must not let the network empty the cache).
+//! `/metrics` (Prometheus text), and two endpoints that answer only to loopback peers:
+//! `GET /config` (the effective config, secrets redacted) and `POST /cache/purge` (a
+//! pod-address listener used for probes and scrapes must not let the network read the
+//! config or empty the cache).
+//!
+//! Readiness ([`Health`]) lives here too: the process is ready once a config is loaded
+//! (an `App` cannot exist without one) and until a stop is requested, and every
+//! registered [`ReadyCheck`] passes.
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -46,12 +53,96 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Futu
     }
 }
 
+/// A readiness condition beyond "config loaded, not draining": `Err` says why not.
+pub type ReadyCheck = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// Readiness state, shared by the public listener's shutdown and `/readyz`.
+#[derive(Default)]
+pub struct Health {
+    /// Set when a stop was requested: `/readyz` fails so the load balancer moves
+    /// traffic away while the listener still accepts.
+    draining: AtomicBool,
+    /// HOOK: signing sites will register "credentials loaded" here, so a pod is not
+    /// ready before it can sign.
+    checks: RwLock<Vec<(String, ReadyCheck)>>,
+}
+
+impl Health {
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Adds a condition `/readyz` checks on every probe.
+    pub fn add_check(&self, name: impl Into<String>, check: ReadyCheck) {
+        self.checks
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((name.into(), check));
+    }
+
+    /// `Ok` when ready; otherwise every reason it is not.
+    pub fn ready(&self) -> Result<(), String> {
+        if self.is_draining() {
+            return Err("draining: shutting down".into());
+        }
+        let checks = self.checks.read().unwrap_or_else(|p| p.into_inner());
+        let failed: Vec<String> = checks
+            .iter()
+            .filter_map(|(name, check)| check().err().map(|e| format!("{name}: {e}")))
+            .collect();
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(failed.join("\n"))
+        }
+    }
+}
+
+/// Loopback, including an IPv4 loopback peer seen through a dual-stack `[::]` listener
+/// (`::ffff:127.0.0.1`).
+fn is_loopback(peer: SocketAddr) -> bool {
+    peer.ip().to_canonical().is_loopback()
+}
+
 async fn handle(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok"),
-        (&Method::GET, "/readyz") => text(StatusCode::OK, "ready"),
+        (&Method::GET, "/readyz") => match shared.health.ready() {
+            Ok(()) => text(StatusCode::OK, "ready"),
+            Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, &why),
+        },
+        (&Method::GET, "/metrics") => {
+            let body = shared.metrics.render(shared.cache.as_ref()).await;
+            let mut r = text(StatusCode::OK, "");
+            *r.body_mut() = full(body);
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            r
+        }
+        (&Method::GET, "/config") => {
+            if !is_loopback(peer) {
+                return text(StatusCode::FORBIDDEN, "config answers on loopback only");
+            }
+            let gw = shared.current.load_full();
+            let mut doc = crate::config::effective::to_json(&gw.config);
+            doc["hash"] = shared.metrics.config_hash().into();
+            let body = serde_json::to_string_pretty(&doc).unwrap_or_default();
+            let mut r = text(StatusCode::OK, "");
+            *r.body_mut() = full(body + "\n");
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            r
+        }
         (&Method::POST, "/cache/purge") => {
-            if !peer.ip().is_loopback() {
+            if !is_loopback(peer) {
                 return text(StatusCode::FORBIDDEN, "purge answers on loopback only");
             }
             let Some(cache) = &shared.cache else {
@@ -181,5 +272,38 @@ mod tests {
             }
         );
         assert_eq!(Purge::parse(""), Purge::default());
+    }
+
+    #[test]
+    fn loopback_includes_mapped_ipv4() {
+        let peer = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert!(is_loopback(peer("127.0.0.1:5")));
+        assert!(is_loopback(peer("[::1]:5")));
+        assert!(is_loopback(peer("[::ffff:127.0.0.1]:5")));
+        assert!(!is_loopback(peer("10.0.0.7:5")));
+        assert!(!is_loopback(peer("[::ffff:10.0.0.7]:5")));
+    }
+
+    #[test]
+    fn readiness_fails_while_draining_or_a_check_fails() {
+        let h = Health::default();
+        assert!(h.ready().is_ok());
+        let creds = Arc::new(AtomicBool::new(false));
+        let seen = creds.clone();
+        h.add_check(
+            "credentials",
+            Box::new(move || {
+                if seen.load(Ordering::SeqCst) {
+                    Ok(())
+                } else {
+                    Err("not loaded yet".into())
+                }
+            }),
+        );
+        assert_eq!(h.ready(), Err("credentials: not loaded yet".into()));
+        creds.store(true, Ordering::SeqCst);
+        assert!(h.ready().is_ok());
+        h.start_draining();
+        assert!(h.ready().unwrap_err().starts_with("draining"));
     }
 }

@@ -1,16 +1,27 @@
 //! Wiring: a validated [`Config`] becomes shared state and a bound listener. Tests use
 //! [`App::bind`] on `127.0.0.1:0` and drive the real server in process.
+//!
+//! Operations live here too: an app built from a file ([`App::with_config_path`])
+//! reloads it on SIGHUP and when its directory changes (see `reload.rs`), and
+//! [`App::run_with_drain`] carries out a Kubernetes-friendly stop: not ready, still
+//! accepting for `drain_delay`, then in-flight requests get `shutdown_timeout`.
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 
 use crate::cache::{Clock, ResponseCache, SystemClock};
 use crate::config::Config;
 use crate::proxy::{Gateway, Shared};
+use crate::reload::{Overrides, Reloader};
 use crate::server::{self, Limits};
+
+/// How often histogram samples are folded into buckets (the exporter leaves it to us).
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
 /// A gateway bound to its listener, ready to serve.
 pub struct App {
@@ -18,6 +29,25 @@ pub struct App {
     listener: TcpListener,
     admin: Option<TcpListener>,
     limits: Limits,
+    /// Set by [`App::with_config_path`]: reloads from the file.
+    reload: Option<ReloadSetup>,
+}
+
+struct ReloadSetup {
+    reloader: Arc<Reloader>,
+    /// Off in tests that drive [`Reloader::reload`] themselves and count its results.
+    watch_files: bool,
+    /// Started with the setup, so a SIGHUP right after startup reloads rather than
+    /// killing the process (its default action).
+    sighup: Option<JoinHandle<()>>,
+}
+
+impl Drop for ReloadSetup {
+    fn drop(&mut self) {
+        if let Some(t) = &self.sighup {
+            t.abort();
+        }
+    }
 }
 
 /// rustls needs exactly one process-wide crypto provider; feature unification can
@@ -41,7 +71,7 @@ impl App {
         let limits = Limits {
             header_read_timeout: config.header_read_timeout,
             max_header_bytes: config.max_header_bytes,
-            drain_deadline: Duration::from_secs(30),
+            drain_deadline: config.shutdown.timeout,
         };
         let listener = TcpListener::bind(config.listen).await?;
         let admin = match config.admin {
@@ -55,7 +85,52 @@ impl App {
             listener,
             admin,
             limits,
+            reload: None,
         })
+    }
+
+    /// Remembers the file the config was loaded from: [`App::run`] then reloads it on
+    /// SIGHUP and when its directory changes. Reads the file to fingerprint it. Call it
+    /// inside the tokio runtime, as with everything after [`App::bind`].
+    pub fn with_config_path(mut self, path: impl Into<PathBuf>) -> std::io::Result<App> {
+        let reloader = Arc::new(Reloader::new(self.shared.clone(), path)?);
+        #[cfg(unix)]
+        let sighup = Some(reloader.spawn_sighup()?);
+        #[cfg(not(unix))]
+        let sighup = None;
+        self.reload = Some(ReloadSetup {
+            reloader,
+            watch_files: true,
+            sighup,
+        });
+        Ok(self)
+    }
+
+    /// Turns the directory watcher off (SIGHUP and [`Reloader::reload`] still work).
+    pub fn watch_config_files(mut self, on: bool) -> App {
+        if let Some(r) = &mut self.reload {
+            r.watch_files = on;
+        }
+        self
+    }
+
+    /// Adjustments applied to every reloaded config (command-line overrides).
+    pub fn with_overrides(self, f: Overrides) -> App {
+        if let Some(r) = &self.reload {
+            r.reloader.set_overrides(f);
+        }
+        self
+    }
+
+    /// The reloader, when the app was built from a file; tests call its `reload()`.
+    /// The TLS certificate store plugs in with [`Reloader::add_hook`].
+    pub fn reloader(&self) -> Option<Arc<Reloader>> {
+        self.reload.as_ref().map(|r| r.reloader.clone())
+    }
+
+    /// The state shared by every connection (readiness, metrics, the config in force).
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
     }
 
     /// The response cache, when the config has one (tests inspect its size).
@@ -72,42 +147,113 @@ impl App {
         self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
-    /// Serves until `shutdown` resolves, then drains.
+    /// Serves until `shutdown` resolves, then stops accepting and drains in-flight
+    /// requests (up to `shutdown_timeout`). In-process tests stop this way.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        self.serve(shutdown, false).await;
+    }
+
+    /// The production stop: when `stop` resolves (SIGTERM), `/readyz` turns 503 while
+    /// the listener keeps accepting for `[server] drain_delay`, since the load balancer
+    /// only stops sending a few seconds later; then as [`App::run`].
+    pub async fn run_with_drain(self, stop: impl Future<Output = ()>) {
+        self.serve(stop, true).await;
+    }
+
+    async fn serve(self, shutdown: impl Future<Output = ()>, drain: bool) {
+        let App {
+            shared,
+            listener,
+            admin,
+            limits,
+            reload,
+        } = self;
+        let mut background = vec![spawn_upkeep(shared.clone())];
+        if let Some(r) = reload.as_ref().filter(|r| r.watch_files) {
+            match r.reloader.spawn_watcher() {
+                Ok(task) => background.push(task),
+                Err(e) => {
+                    tracing::warn!("cannot watch the config for changes ({e}); SIGHUP reloads")
+                }
+            }
+        }
         let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
-        let admin = self.admin.map(|l| {
-            let shared = self.shared.clone();
+        let admin = admin.map(|l| {
+            let shared = shared.clone();
             tokio::spawn(crate::admin::run(l, shared, async {
                 let _ = admin_stopped.await;
             }))
         });
-        server::run(self.listener, self.shared, self.limits, shutdown).await;
+        let stopping = shared.clone();
+        let stop = async move {
+            shutdown.await;
+            stopping.health.start_draining();
+            if drain {
+                // Read now: drain_delay is one of the settings a reload changes live.
+                let delay = stopping.current.load().config.shutdown.drain_delay;
+                tracing::info!(
+                    ?delay,
+                    "stop requested: not ready; still accepting for the drain delay"
+                );
+                tokio::time::sleep(delay).await;
+            }
+            tracing::info!("no longer accepting; finishing requests in flight");
+        };
+        server::run(listener, shared, limits, stop).await;
         let _ = stop_admin.send(());
         if let Some(task) = admin {
             let _ = task.await;
         }
+        for task in background {
+            task.abort();
+        }
+        drop(reload);
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Folds histogram samples periodically, so memory stays flat between scrapes.
+fn spawn_upkeep(shared: Arc<Shared>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(METRICS_UPKEEP);
+        loop {
+            tick.tick().await;
+            shared.metrics.run_upkeep();
         }
+    })
+}
+
+/// Resolves on SIGTERM or SIGINT. The handlers are registered when this is called, not
+/// when first polled, so a stop that arrives during startup is not fatal: call it
+/// inside the runtime before announcing readiness.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
+    #[cfg(unix)]
+    let (int, term) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+    async move {
+        #[cfg(unix)]
+        {
+            let recv = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = recv(int) => {}
+                () = recv(term) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("stop requested");
     }
-    tracing::info!("stop requested: draining");
 }

@@ -12,7 +12,11 @@
 //! - [`upstream`]: where forwarded requests go: an HTTP(S) bucket through hyper-util's
 //!   pooled client, or a local folder served like a bucket (`file:`).
 //! - [`server`]: accept loop over hyper-util's auto builder (HTTP/1.1 + h2c), graceful stop.
-//! - [`app`]: wiring: config → shared state → listeners.
+//! - [`app`]: wiring: config → shared state → listeners; reload triggers; the drain
+//!   sequence on stop.
+//! - [`admin`]: the admin listener: health, readiness, `/metrics`, `/config`, purge.
+//! - [`metrics`]: Prometheus names and labels, and the one place a request is counted.
+//! - [`reload`]: re-read, validate and swap the config (API, SIGHUP, directory watch).
 //!
 //! Dependency direction: `cors` ← `config` ← `proxy` → `upstream`; `server` knows only a
 //! service; nothing depends on `app`.
@@ -23,7 +27,9 @@ pub mod app;
 pub mod cache;
 pub mod config;
 pub mod cors;
+pub mod metrics;
 pub mod proxy;
+pub mod reload;
 pub mod representation;
 pub mod server;
 pub mod upstream;

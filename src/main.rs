@@ -4,12 +4,14 @@ use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use corsgate::app::{self, App};
 use corsgate::config::{self, Config, LogFormat, OneSite};
 use corsgate::cors::Mode;
+use corsgate::reload::Overrides;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -189,17 +191,24 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(f) = args.log_format {
-        config.log.format = match f {
-            LogFormatArg::Text => LogFormat::Text,
-            LogFormatArg::Json => LogFormat::Json,
-        };
-    }
-    if let Some(s) = args.access_log {
-        config.log.access_log = matches!(s, Switch::On);
-    }
+    // Command-line flags win over the file, on every reload too.
+    let (log_format, access_log) = (args.log_format, args.access_log);
+    let overrides: Overrides = Arc::new(move |config: &mut Config| {
+        if let Some(f) = log_format {
+            config.log.format = match f {
+                LogFormatArg::Text => LogFormat::Text,
+                LogFormatArg::Json => LogFormat::Json,
+            };
+        }
+        if let Some(s) = access_log {
+            config.log.access_log = matches!(s, Switch::On);
+        }
+    });
+    overrides(&mut config);
+    // One-site mode has no file to reload.
+    let reload_from = args.upstream.is_none().then(|| args.config.clone());
     init_logging(config.log.format);
-    match run(config, args.workers) {
+    match run(config, args.workers, reload_from, overrides) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -244,7 +253,12 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn run(config: Config, workers: Option<usize>) -> anyhow::Result<()> {
+fn run(
+    config: Config,
+    workers: Option<usize>,
+    reload_from: Option<PathBuf>,
+    overrides: Overrides,
+) -> anyhow::Result<()> {
     let workers = workers.or(config.workers);
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();
@@ -254,11 +268,20 @@ fn run(config: Config, workers: Option<usize>) -> anyhow::Result<()> {
     let rt = rt.build().context("starting the runtime")?;
     rt.block_on(async move {
         let sites: Vec<String> = config.sites.iter().map(|s| s.name.clone()).collect();
-        let app = App::bind(config).await.context("binding the listener")?;
+        // Signal handlers go in before "listening" is announced: a SIGTERM or SIGHUP
+        // sent right after must not hit the default action (exit).
+        let stop = app::shutdown_signal();
+        let mut app = App::bind(config).await.context("binding the listener")?;
+        if let Some(path) = reload_from {
+            app = app
+                .with_config_path(&path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .with_overrides(overrides);
+        }
         let addr = app.local_addr()?;
         let admin = app.admin_addr().map(|a| a.to_string());
         tracing::info!(%addr, admin, ?sites, "corsgate listening");
-        app.run(app::shutdown_signal()).await;
+        app.run_with_drain(stop).await;
         tracing::info!("stopped");
         Ok(())
     })

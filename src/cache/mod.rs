@@ -240,6 +240,9 @@ struct Inner {
     /// Primary key → the Vary names its stored response keys on.
     vary: moka::future::Cache<String, Arc<[HeaderName]>>,
     inflight: Mutex<HashMap<String, WeakShared<FillTask>>>,
+    /// Entries dropped to stay within `max_bytes`, for the evictions metric (the cache
+    /// knows nothing of metrics; `/metrics` reads this at scrape time).
+    evictions: Arc<AtomicU64>,
     /// Bumped by every purge; a fill that started before it must not store what it
     /// fetched (it may be the object a PUT just replaced).
     generation: AtomicU64,
@@ -270,11 +273,19 @@ impl Slot {
 
 impl ResponseCache {
     pub fn new(config: CacheConfig, clock: Arc<dyn Clock>) -> ResponseCache {
+        let evictions = Arc::new(AtomicU64::new(0));
+        let counted = evictions.clone();
         let entries = moka::future::Cache::builder()
             .max_capacity(config.max_bytes)
             .weigher(|k: &String, v: &Arc<Entry>| v.weight(k))
             .eviction_policy(moka::policy::EvictionPolicy::lru())
             .support_invalidation_closures()
+            // Purges and replacements are not evictions: only size pressure counts.
+            .eviction_listener(move |_k, _v, cause| {
+                if cause.was_evicted() {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                }
+            })
             .build();
         let vary = moka::future::Cache::builder().max_capacity(100_000).build();
         ResponseCache {
@@ -282,6 +293,7 @@ impl ResponseCache {
                 entries,
                 vary,
                 inflight: Mutex::new(HashMap::new()),
+                evictions,
                 generation: AtomicU64::new(0),
                 config,
                 clock,
@@ -425,6 +437,11 @@ impl ResponseCache {
     pub async fn weighted_size(&self) -> u64 {
         self.inner.entries.run_pending_tasks().await;
         self.inner.entries.weighted_size()
+    }
+
+    /// Entries evicted for space since start.
+    pub fn evictions(&self) -> u64 {
+        self.inner.evictions.load(Ordering::Relaxed)
     }
 
     pub async fn entry_count(&self) -> u64 {

@@ -65,6 +65,12 @@ pub struct ServerSection {
     pub header_read_timeout: Option<HumanDuration>,
     /// Largest request head accepted before answering 431.
     pub max_header_bytes: Option<ByteSize>,
+    /// After SIGTERM: how long to keep accepting while `/readyz` says 503 (the load
+    /// balancer needs a few seconds to stop sending); default "5s".
+    pub drain_delay: Option<HumanDuration>,
+    /// Then: how long in-flight requests may still run before the process exits;
+    /// default "30s".
+    pub shutdown_timeout: Option<HumanDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]

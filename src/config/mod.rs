@@ -2,6 +2,7 @@
 //! runtime [`Config`]. The proxy never sees the file format.
 
 mod diag;
+pub mod effective;
 pub mod file;
 mod runtime;
 pub mod s3_formats;
@@ -10,5 +11,5 @@ pub mod units;
 pub use diag::{line_col, Diagnostic, Diagnostics};
 pub use runtime::{
     load, load_rules_file, parse, rules_from_text, split_host_port, Config, HostPattern, LogConfig,
-    LogFormat, OneSite, PoolConfig, Site, Source, UpstreamSpec,
+    LogFormat, OneSite, PoolConfig, ShutdownConfig, Site, Source, UpstreamSpec,
 };

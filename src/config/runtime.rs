@@ -21,6 +21,8 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+const DEFAULT_DRAIN_DELAY: Duration = Duration::from_secs(5);
+const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Everything a running gateway needs, immutable once built: a reload builds a new one.
 #[derive(Debug)]
@@ -36,6 +38,26 @@ pub struct Config {
     /// The admin listener's address, if any.
     pub admin: Option<SocketAddr>,
     pub sites: Vec<Arc<Site>>,
+    pub shutdown: ShutdownConfig,
+}
+
+/// How a stop request (SIGTERM) is carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownConfig {
+    /// Not ready but still accepting: endpoints are removed from a Kubernetes Service a
+    /// few seconds after the pod is told to stop, and traffic keeps coming meanwhile.
+    pub drain_delay: Duration,
+    /// Then in-flight requests get this long before the process exits anyway.
+    pub timeout: Duration,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig {
+            drain_delay: DEFAULT_DRAIN_DELAY,
+            timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -360,6 +382,7 @@ impl TryFrom<Source<'_>> for Config {
             .admin
             .listen
             .and_then(|a| match a.get_ref().parse::<SocketAddr>() {
+                // Port 0 twice is two different ports the OS picks (tests do this).
                 Ok(addr) if Some(addr) == listen && addr.port() != 0 => {
                     c.at(
                         &a,
@@ -396,6 +419,13 @@ impl TryFrom<Source<'_>> for Config {
                 cache,
                 admin,
                 sites,
+                shutdown: ShutdownConfig {
+                    drain_delay: f.server.drain_delay.map_or(DEFAULT_DRAIN_DELAY, |d| d.0),
+                    timeout: f
+                        .server
+                        .shutdown_timeout
+                        .map_or(DEFAULT_SHUTDOWN_TIMEOUT, |d| d.0),
+                },
             }),
             _ => Err(Diagnostics(c.out)),
         }
@@ -690,6 +720,7 @@ impl TryFrom<OneSite> for Config {
                 first_byte_timeout: DEFAULT_FIRST_BYTE_TIMEOUT,
                 cache: o.cache_bytes.map(|_| SiteCache::default()),
             })],
+            shutdown: ShutdownConfig::default(),
         })
     }
 }

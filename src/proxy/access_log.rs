@@ -43,6 +43,8 @@ pub fn redact_query(query: &str) -> String {
 pub struct Entry {
     enabled: bool,
     pub request_id: String,
+    /// The method, kept typed for metrics whether or not the log is on.
+    pub verb: http::Method,
     pub method: String,
     pub host: String,
     pub path: String,
@@ -55,6 +57,12 @@ pub struct Entry {
     pub upstream_ms: Option<u128>,
     pub error: Option<String>,
     pub cache: Option<crate::cache::CacheStatus>,
+    // Not logged; kept for the metrics, which need them typed rather than as text.
+    pub site_index: Option<usize>,
+    pub preflight: bool,
+    pub outcome: Option<crate::cors::Outcome>,
+    pub upstream_latency: Option<std::time::Duration>,
+    pub upstream_error: Option<&'static str>,
 }
 
 impl Entry {
@@ -62,6 +70,7 @@ impl Entry {
         let mut e = Entry {
             enabled,
             request_id,
+            verb: req.method().clone(),
             ..Entry::default()
         };
         e.record(|e| {

@@ -104,6 +104,11 @@ pub struct Shared {
     /// The response cache, when any site uses one. It outlives config snapshots:
     /// entries are origin-neutral, so a rule change needs no purge.
     pub cache: Option<ResponseCache>,
+    /// This gateway's Prometheus registry; outlives config snapshots so counters
+    /// survive reloads.
+    pub metrics: crate::metrics::Metrics,
+    /// Readiness for `/readyz`; the shutdown sequence marks it draining.
+    pub health: crate::admin::Health,
 }
 
 impl Shared {
@@ -116,6 +121,8 @@ impl Shared {
             next_id: AtomicU64::new(1),
             id_salt: salt << 20,
             cache,
+            metrics: crate::metrics::Metrics::new(),
+            health: crate::admin::Health::default(),
         }
     }
 
@@ -140,7 +147,10 @@ pub async fn handle(shared: Arc<Shared>, conn: ConnInfo, req: Request<Incoming>)
     let mut entry = Entry::new(gw.config.log.access_log, shared.request_id(), &req);
     let resp = pipeline(&shared, &gw, conn, req, &mut entry).await;
     let (mut parts, body) = resp.into_parts();
-    entry.record(|e| e.status = parts.status.as_u16());
+    entry.status = parts.status.as_u16();
+    // Counted when the head is decided, not when the body ends, so the numbers do not
+    // depend on the access log being on or on clients reading to the end.
+    record_metrics(&shared, &gw, &entry);
     if let Ok(v) = HeaderValue::from_str(&entry.request_id) {
         parts
             .headers
@@ -173,6 +183,7 @@ async fn pipeline(
     };
     let site: &Site = &gw.config.sites[site_idx];
     entry.record(|e| e.site = site.name.clone());
+    entry.site_index = Some(site_idx);
     if let Err(e) = path::check(req.uri().path()) {
         return plain(StatusCode::BAD_REQUEST, &e.to_string());
     }
@@ -213,6 +224,8 @@ async fn pipeline(
             },
         );
         entry.record(|e| e.cors = answer.outcome.to_string());
+        entry.preflight = true;
+        entry.outcome = Some(answer.outcome.clone());
         return local(answer);
     }
 
@@ -232,11 +245,14 @@ async fn pipeline(
     let decoration = match decision {
         Actual::Refuse(answer) => {
             entry.record(|e| e.cors = answer.outcome.to_string());
+            entry.outcome = Some(answer.outcome.clone());
             return local(answer);
         }
         Actual::Forward(d) => d,
     };
-    entry.record(|e| e.cors = decoration.outcome().to_string());
+    let outcome = decoration.outcome();
+    entry.record(|e| e.cors = outcome.to_string());
+    entry.outcome = Some(outcome);
 
     // Phases 5-7: cache, then forward.
     let up_started = Instant::now();
@@ -258,24 +274,45 @@ async fn pipeline(
         Err(e) => {
             tracing::warn!(site = %site.name, kind = e.kind(), "upstream: {e}");
             entry.record(|en| en.error = Some(e.to_string()));
+            entry.upstream_error = Some(e.kind());
             plain(e.status(), "upstream unavailable")
         }
     };
     if cache_status != Some(CacheStatus::Hit) {
+        let elapsed = up_started.elapsed();
         entry.record(|e| {
             e.upstream_status = Some(resp.status().as_u16());
-            e.upstream_ms = Some(up_started.elapsed().as_millis());
+            e.upstream_ms = Some(elapsed.as_millis());
         });
+        entry.upstream_latency = Some(elapsed);
     }
     if let (Some(cache), Some(status)) = (&shared.cache, cache_status) {
         resp.headers_mut()
             .insert(cache.config().status_header.clone(), status.header_value());
-        entry.record(|e| e.cache = Some(status));
+        entry.cache = Some(status);
     }
 
     // Phase 8: decorate, whatever the status.
     decoration.apply(resp.headers_mut());
     resp
+}
+
+/// Hands the finished entry to the metrics (their one recording point).
+fn record_metrics(shared: &Shared, gw: &Gateway, entry: &Entry) {
+    let site = entry.site_index.and_then(|i| gw.config.sites.get(i));
+    shared
+        .metrics
+        .record_request(&crate::metrics::RequestRecord {
+            site: site.map(|s| s.name.as_str()),
+            method: entry.verb.as_str(),
+            preflight: entry.preflight,
+            status: entry.status,
+            cors: entry.outcome.as_ref(),
+            policy: site.and_then(|s| s.cors.as_deref()),
+            cache: entry.cache,
+            upstream_latency: entry.upstream_latency,
+            upstream_error: entry.upstream_error,
+        });
 }
 
 /// The host a request is for: the URI authority (absolute-form target or HTTP/2

@@ -64,6 +64,7 @@ pub async fn run(
             peer,
             proto: "http",
         };
+        let open = shared.metrics.connection_opened();
         let shared = shared.clone();
         let service = service_fn(move |req| {
             let shared = shared.clone();
@@ -74,6 +75,7 @@ pub async fn run(
             .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
+            let _open = open; // the gauge drops by one when this task ends
             if let Err(e) = conn.await {
                 tracing::debug!(%peer, "connection ended: {e}");
             }

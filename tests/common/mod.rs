@@ -3,6 +3,7 @@
 //! binary. Everything binds 127.0.0.1 on ports the OS picks.
 #![allow(dead_code)]
 
+pub mod ops;
 pub mod standin;
 pub mod wire;
 
@@ -216,6 +217,8 @@ impl Drop for Gateway {
 pub struct GatewayProcess {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The admin listener's address, when the config has one.
+    pub admin: Option<SocketAddr>,
     /// Lines the process wrote to stderr after startup (JSON logs), collected.
     pub log: Arc<std::sync::Mutex<Vec<String>>>,
 }
@@ -235,12 +238,17 @@ impl GatewayProcess {
         let stderr = child.stderr.take().unwrap();
         let mut lines = BufReader::new(stderr).lines();
         let mut addr = None;
+        let mut admin = None;
         let mut seen = Vec::new();
         for line in lines.by_ref() {
             let line = line.expect("read corsgate stderr");
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
                 if let Some(a) = v.get("addr").and_then(|a| a.as_str()) {
                     addr = Some(a.parse().expect("addr"));
+                    admin = v
+                        .get("admin")
+                        .and_then(|a| a.as_str())
+                        .map(|a| a.parse().expect("admin addr"));
                     break;
                 }
             }
@@ -255,7 +263,12 @@ impl GatewayProcess {
                 sink.lock().unwrap().push(line);
             }
         });
-        GatewayProcess { child, addr, log }
+        GatewayProcess {
+            child,
+            addr,
+            admin,
+            log,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

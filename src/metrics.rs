@@ -1,0 +1,438 @@
+//! Prometheus metrics: every name, label and bucket, and the one place a request is
+//! counted ([`Metrics::record_request`], called by the pipeline once the response head
+//! is decided). Nothing else in the crate builds a metric key.
+//!
+//! Each [`Metrics`] owns its own registry (`PrometheusBuilder::build_recorder`), never
+//! the process-global `metrics` recorder, so several gateways in one process (the
+//! in-process tests) count separately and a test reads exactly its own numbers. The
+//! price is that the `metrics::counter!` macros are not used here; handles are
+//! registered on the recorder directly.
+//!
+//! Label values come only from the config (site names, rule IDs) or from small fixed
+//! sets (method class, status code, outcome, reason, error kind): never an Origin, a
+//! Host or a path, which a client controls and could use to grow the registry without
+//! bound.
+use std::sync::Mutex;
+use std::time::Duration;
+
+use metrics::{Counter, Gauge, Key, Label, Level, Metadata, Recorder, SharedString, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
+
+use crate::cache::{CacheStatus, ResponseCache};
+use crate::cors::{CorsPolicy, Miss, Outcome};
+
+/// Registration metadata; the Prometheus recorder ignores it, the trait requires it.
+const META: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+pub const REQUESTS: &str = "corsgate_requests_total";
+pub const CORS_DECISIONS: &str = "corsgate_cors_decisions_total";
+pub const PREFLIGHTS: &str = "corsgate_preflights_total";
+pub const CACHE_REQUESTS: &str = "corsgate_cache_requests_total";
+pub const CACHE_BYTES: &str = "corsgate_cache_bytes";
+pub const CACHE_ENTRIES: &str = "corsgate_cache_entries";
+pub const CACHE_EVICTIONS: &str = "corsgate_cache_evictions_total";
+pub const UPSTREAM_DURATION: &str = "corsgate_upstream_duration_seconds";
+pub const UPSTREAM_ERRORS: &str = "corsgate_upstream_errors_total";
+pub const OPEN_CONNECTIONS: &str = "corsgate_open_connections";
+pub const CONFIG_RELOADS: &str = "corsgate_config_reloads_total";
+pub const CONFIG_INFO: &str = "corsgate_config_info";
+
+/// Upstream latency buckets, seconds: S3 answers small GETs in tens of milliseconds and
+/// a cold cross-region object in seconds; the top bucket matches the default
+/// first-byte timeout.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// The label for requests that matched no site (unknown Host, malformed request).
+const NO_SITE: &str = "-";
+
+/// What one request did, as the metrics see it.
+#[derive(Debug, Default)]
+pub struct RequestRecord<'a> {
+    /// `None`: the request was answered before routing picked a site.
+    pub site: Option<&'a str>,
+    pub method: &'a str,
+    /// Answered as a CORS preflight (always locally).
+    pub preflight: bool,
+    pub status: u16,
+    /// `None` when the request never reached the CORS phase.
+    pub cors: Option<&'a Outcome>,
+    /// The site's rules, to name the closest rule of a miss by its ID.
+    pub policy: Option<&'a CorsPolicy>,
+    pub cache: Option<CacheStatus>,
+    /// Time to the upstream's response head, when one came.
+    pub upstream_latency: Option<Duration>,
+    /// [`crate::upstream::http::UpstreamError::kind`] of a failed forward.
+    pub upstream_error: Option<&'static str>,
+}
+
+/// The registry of one gateway and the handles recorded outside requests.
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    open_connections: Gauge,
+    reloads_ok: Counter,
+    reloads_failed: Counter,
+    /// The loaded config's fingerprint. Rendered by hand rather than as a gauge so the
+    /// exposition holds exactly one `corsgate_config_info` series, never stale ones.
+    config_hash: Mutex<Option<String>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(UPSTREAM_DURATION.into()), &LATENCY_BUCKETS)
+            .map(PrometheusBuilder::build_recorder)
+            // Only an empty bucket list fails, and ours is a non-empty constant.
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+        describe(&recorder);
+        let counter = |name: &'static str, labels: Vec<Label>| {
+            recorder.register_counter(&Key::from_parts(name, labels), &META)
+        };
+        let reloads_ok = counter(CONFIG_RELOADS, vec![Label::new("result", "ok")]);
+        let reloads_failed = counter(CONFIG_RELOADS, vec![Label::new("result", "failed")]);
+        let open_connections = recorder.register_gauge(&Key::from_name(OPEN_CONNECTIONS), &META);
+        // Present from the start, so a dashboard shows 0 rather than "no data".
+        reloads_ok.increment(0);
+        reloads_failed.increment(0);
+        open_connections.increment(0.0);
+        Metrics {
+            recorder,
+            open_connections,
+            reloads_ok,
+            reloads_failed,
+            config_hash: Mutex::new(None),
+        }
+    }
+
+    fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
+        self.recorder
+            .register_counter(&Key::from_parts(name, labels), &META)
+    }
+
+    /// Counts one request: the only place request metrics are recorded.
+    pub fn record_request(&self, r: &RequestRecord<'_>) {
+        let site = r.site.unwrap_or(NO_SITE).to_owned();
+        let class = method_class(r.method, r.preflight);
+        self.counter(
+            REQUESTS,
+            vec![
+                Label::new("site", site.clone()),
+                Label::new("method", class),
+                Label::new("status", r.status.to_string()),
+            ],
+        )
+        .increment(1);
+        if r.preflight {
+            self.counter(
+                PREFLIGHTS,
+                vec![
+                    Label::new("site", site.clone()),
+                    Label::new("status", r.status.to_string()),
+                ],
+            )
+            .increment(1);
+        }
+        if let Some(outcome) = r.cors {
+            let (name, reason, rule) = outcome_labels(outcome, r.policy);
+            self.counter(
+                CORS_DECISIONS,
+                vec![
+                    Label::new("site", site.clone()),
+                    Label::new("kind", if r.preflight { "preflight" } else { "actual" }),
+                    Label::new("outcome", name),
+                    Label::new("reason", reason),
+                    Label::new("rule", rule),
+                ],
+            )
+            .increment(1);
+        }
+        if let Some(status) = r.cache {
+            self.counter(
+                CACHE_REQUESTS,
+                vec![
+                    Label::new("site", site.clone()),
+                    Label::new("status", cache_label(status)),
+                ],
+            )
+            .increment(1);
+        }
+        if let Some(kind) = r.upstream_error {
+            self.counter(
+                UPSTREAM_ERRORS,
+                vec![Label::new("site", site.clone()), Label::new("kind", kind)],
+            )
+            .increment(1);
+        } else if let Some(latency) = r.upstream_latency {
+            self.recorder
+                .register_histogram(
+                    &Key::from_parts(UPSTREAM_DURATION, vec![Label::new("site", site)]),
+                    &META,
+                )
+                .record(latency.as_secs_f64());
+        }
+    }
+
+    /// One more open connection on the public listener, until the guard is dropped.
+    pub fn connection_opened(&self) -> ConnectionGuard {
+        self.open_connections.increment(1.0);
+        ConnectionGuard(self.open_connections.clone())
+    }
+
+    /// Counts a finished reload attempt (the config was swapped when `ok`).
+    pub fn reload_finished(&self, ok: bool) {
+        if ok {
+            self.reloads_ok.increment(1);
+        } else {
+            self.reloads_failed.increment(1);
+        }
+    }
+
+    /// Records the fingerprint of the config in force (see `reload::fingerprint`).
+    pub fn set_config_hash(&self, hash: &str) {
+        *self.config_hash.lock().unwrap_or_else(|p| p.into_inner()) = Some(hash.to_owned());
+    }
+
+    pub fn config_hash(&self) -> Option<String> {
+        self.config_hash
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Folds recorded histogram samples into their buckets. Without it, samples pile up
+    /// between scrapes (a gateway nobody scrapes would grow); the app runs it every
+    /// few seconds.
+    pub fn run_upkeep(&self) {
+        self.recorder.handle().run_upkeep();
+    }
+
+    /// The Prometheus text exposition; cache gauges are read now, at scrape time.
+    pub async fn render(&self, cache: Option<&ResponseCache>) -> String {
+        if let Some(cache) = cache {
+            let gauge =
+                |name: &'static str| self.recorder.register_gauge(&Key::from_name(name), &META);
+            gauge(CACHE_BYTES).set(cache.weighted_size().await as f64);
+            gauge(CACHE_ENTRIES).set(cache.entry_count().await as f64);
+            self.recorder
+                .register_counter(&Key::from_name(CACHE_EVICTIONS), &META)
+                .absolute(cache.evictions());
+        }
+        let mut out = self.recorder.handle().render();
+        if let Some(hash) = self.config_hash() {
+            // The hash is lowercase hex: nothing in it needs escaping.
+            out.push_str(&format!(
+                "# HELP {CONFIG_INFO} The config in force; hash is its fingerprint (SHA-256).\n\
+                 # TYPE {CONFIG_INFO} gauge\n\
+                 {CONFIG_INFO}{{hash=\"{hash}\"}} 1\n"
+            ));
+        }
+        out
+    }
+}
+
+/// Decrements the open-connections gauge when the connection task ends, however it ends.
+pub struct ConnectionGuard(Gauge);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
+/// `read` (GET, HEAD), `write` (PUT, POST, DELETE, PATCH), `preflight`, or `other`.
+pub fn method_class(method: &str, preflight: bool) -> &'static str {
+    if preflight {
+        return "preflight";
+    }
+    match method {
+        "GET" | "HEAD" => "read",
+        "PUT" | "POST" | "DELETE" | "PATCH" => "write",
+        _ => "other",
+    }
+}
+
+fn cache_label(s: CacheStatus) -> &'static str {
+    match s {
+        CacheStatus::Hit => "hit",
+        CacheStatus::Miss => "miss",
+        CacheStatus::Revalidated => "revalidated",
+        CacheStatus::Bypass => "bypass",
+    }
+}
+
+/// `(outcome, reason, rule)` labels of a CORS outcome. `rule` is the matched rule, or
+/// for a method/header miss the closest one, named by its configured ID or `#index`.
+pub fn outcome_labels(
+    o: &Outcome,
+    policy: Option<&CorsPolicy>,
+) -> (&'static str, &'static str, String) {
+    let rule_name = |index: usize| match policy.and_then(|p| p.rule_id(index)) {
+        Some(id) => id.to_string(),
+        None => format!("#{index}"),
+    };
+    let miss = |m: &Miss| match m {
+        Miss::Origin => ("origin", String::new()),
+        Miss::Method { rule } => ("method", rule_name(*rule)),
+        Miss::Header { rule } => ("header", rule_name(*rule)),
+        Miss::TooManyHeaders => ("too-many-headers", String::new()),
+    };
+    match o {
+        Outcome::Matched { rule, id } => (
+            "allowed",
+            "",
+            id.as_ref()
+                .map_or_else(|| format!("#{rule}"), |id| id.to_string()),
+        ),
+        Outcome::Denied(m) => {
+            let (reason, rule) = miss(m);
+            ("denied", reason, rule)
+        }
+        Outcome::NoMatch(m) => {
+            let (reason, rule) = miss(m);
+            ("no-match", reason, rule)
+        }
+        Outcome::NoOrigin => ("no-origin", "", String::new()),
+        Outcome::SameOrigin => ("same-origin", "", String::new()),
+        Outcome::NoCorsConfig => ("no-cors-config", "", String::new()),
+        Outcome::BadPreflight => ("bad-preflight", "", String::new()),
+    }
+}
+
+/// HELP lines, so a scrape explains itself.
+fn describe(r: &PrometheusRecorder) {
+    let c = |name: &'static str, unit: Option<Unit>, help: &'static str| {
+        r.describe_counter(name.into(), unit, SharedString::const_str(help));
+    };
+    c(
+        REQUESTS,
+        None,
+        "Requests answered, by site, method class (read, write, preflight, other) and status.",
+    );
+    c(CORS_DECISIONS, None, "CORS decisions, by site, kind (preflight, actual), outcome, deny or no-match reason, and rule (ID or #index).");
+    c(
+        PREFLIGHTS,
+        None,
+        "Preflights answered locally, by site and status.",
+    );
+    c(
+        CACHE_REQUESTS,
+        None,
+        "Cache lookups, by site and status (hit, miss, revalidated, bypass).",
+    );
+    c(
+        CACHE_EVICTIONS,
+        None,
+        "Cache entries evicted to stay within cache.max_bytes.",
+    );
+    c(
+        UPSTREAM_ERRORS,
+        None,
+        "Forwards that got no upstream response, by site and kind.",
+    );
+    c(
+        CONFIG_RELOADS,
+        None,
+        "Config reloads, by result (ok, failed).",
+    );
+    let g = |name: &'static str, unit: Option<Unit>, help: &'static str| {
+        r.describe_gauge(name.into(), unit, SharedString::const_str(help));
+    };
+    g(
+        CACHE_BYTES,
+        Some(Unit::Bytes),
+        "Bytes held by the response cache.",
+    );
+    g(CACHE_ENTRIES, None, "Entries held by the response cache.");
+    g(
+        OPEN_CONNECTIONS,
+        None,
+        "Open client connections on the public listener.",
+    );
+    r.describe_histogram(
+        UPSTREAM_DURATION.into(),
+        Some(Unit::Seconds),
+        SharedString::const_str(
+            "Time from forwarding a request to the upstream's response head, by site.",
+        ),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_classes() {
+        assert_eq!(method_class("GET", false), "read");
+        assert_eq!(method_class("HEAD", false), "read");
+        assert_eq!(method_class("DELETE", false), "write");
+        assert_eq!(method_class("OPTIONS", false), "other");
+        assert_eq!(method_class("OPTIONS", true), "preflight");
+        assert_eq!(method_class("BREW", false), "other");
+    }
+
+    #[test]
+    fn outcomes_label_without_request_data() {
+        let id: std::sync::Arc<str> = "web".into();
+        assert_eq!(
+            outcome_labels(
+                &Outcome::Matched {
+                    rule: 2,
+                    id: Some(id)
+                },
+                None
+            ),
+            ("allowed", "", "web".to_owned())
+        );
+        assert_eq!(
+            outcome_labels(&Outcome::Matched { rule: 2, id: None }, None),
+            ("allowed", "", "#2".to_owned())
+        );
+        assert_eq!(
+            outcome_labels(&Outcome::Denied(Miss::Origin), None),
+            ("denied", "origin", String::new())
+        );
+        assert_eq!(
+            outcome_labels(&Outcome::NoMatch(Miss::Header { rule: 1 }), None),
+            ("no-match", "header", "#1".to_owned())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_renders_as_prometheus_text() {
+        let m = Metrics::new();
+        m.record_request(&RequestRecord {
+            site: Some("s"),
+            method: "GET",
+            status: 200,
+            cors: Some(&Outcome::NoOrigin),
+            upstream_latency: Some(Duration::from_millis(20)),
+            ..RequestRecord::default()
+        });
+        m.set_config_hash("abc");
+        let text = m.render(None).await;
+        assert!(
+            text.contains(r#"corsgate_requests_total{site="s",method="read",status="200"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"corsgate_upstream_duration_seconds_bucket{site="s",le="0.025"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"corsgate_config_info{hash="abc"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"corsgate_config_reloads_total{result="failed"} 0"#),
+            "{text}"
+        );
+    }
+}
