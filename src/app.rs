@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use crate::cache::{Clock, ResponseCache, SystemClock};
 use crate::config::Config;
 use crate::proxy::{Gateway, Shared};
+use crate::server::tls::{CertStore, TlsListener};
 use crate::server::{self, Limits};
 
 /// A gateway bound to its listener, ready to serve.
@@ -18,6 +19,8 @@ pub struct App {
     listener: TcpListener,
     admin: Option<TcpListener>,
     limits: Limits,
+    /// The https listener, when `[tls]` is configured.
+    tls: Option<TlsListener>,
 }
 
 /// rustls needs exactly one process-wide crypto provider; feature unification can
@@ -42,8 +45,15 @@ impl App {
             header_read_timeout: config.header_read_timeout,
             max_header_bytes: config.max_header_bytes,
             drain_deadline: Duration::from_secs(30),
+            idle_timeout: config.limits.idle_timeout,
+            max_connections: config.limits.max_connections,
+            h2_max_concurrent_streams: config.limits.h2_max_concurrent_streams,
         };
         let listener = TcpListener::bind(config.listen).await?;
+        let tls = match &config.tls {
+            Some(t) => Some(TlsListener::bind(t).await?),
+            None => None,
+        };
         let admin = match config.admin {
             Some(addr) => Some(TcpListener::bind(addr).await?),
             None => None,
@@ -55,6 +65,7 @@ impl App {
             listener,
             admin,
             limits,
+            tls,
         })
     }
 
@@ -72,6 +83,18 @@ impl App {
         self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    /// The https listener's address, when one is configured.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().and_then(|t| t.local_addr().ok())
+    }
+
+    /// The served certificates, when TLS is configured: call
+    /// [`CertStore::reload`] (same files) or [`CertStore::replace`] (a new config's
+    /// list) to change them without a restart.
+    pub fn certificates(&self) -> Option<Arc<CertStore>> {
+        self.tls.as_ref().map(|t| t.certificates.clone())
+    }
+
     /// Serves until `shutdown` resolves, then drains.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -81,7 +104,7 @@ impl App {
                 let _ = admin_stopped.await;
             }))
         });
-        server::run(self.listener, self.shared, self.limits, shutdown).await;
+        server::run_all(self.listener, self.tls, self.shared, self.limits, shutdown).await;
         let _ = stop_admin.send(());
         if let Some(task) = admin {
             let _ = task.await;
