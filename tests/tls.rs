@@ -474,3 +474,36 @@ async fn the_plain_listener_redirects_known_hosts_to_https() {
         .unwrap();
     assert_eq!(get(s, "a.test", "/hello.txt").await.0, StatusCode::OK);
 }
+
+#[test]
+fn check_reads_the_certificates_too() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("site")).unwrap();
+    let pki = Pki::new();
+    pki.leaf(dir.path(), "a", &["a.test"]);
+    pki.leaf(dir.path(), "b", &["*.b.test"]);
+    let config = dir.path().join("corsgate.toml");
+    std::fs::write(&config, toml("", "upstream = \"file:site\"")).unwrap();
+    let check = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_corsgate"))
+            .arg("check")
+            .arg(&config)
+            .output()
+            .expect("run corsgate check")
+    };
+    let out = check();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    std::fs::write(dir.path().join("b.key"), "-----BEGIN PRIVATE KEY-----\n").unwrap();
+    let out = check();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("corsgate.toml:") && stderr.contains("b.key"),
+        "{stderr}"
+    );
+}

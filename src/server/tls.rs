@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
 use rustls::crypto::CryptoProvider;
@@ -34,6 +34,9 @@ pub struct CertStore {
     table: ArcSwap<Table>,
     /// Parses keys; the same provider the handshakes use.
     provider: Arc<CryptoProvider>,
+    /// Serializes reload and replace, so a slow reload of the old list cannot land
+    /// after a replace and bring the old certificates back. Handshakes never take it.
+    writer: Mutex<()>,
 }
 
 /// One loaded set of certificates.
@@ -76,6 +79,7 @@ impl CertStore {
             specs: ArcSwap::from_pointee(tls.certificates.clone()),
             table: ArcSwap::from_pointee(table),
             provider,
+            writer: Mutex::new(()),
         })
     }
 
@@ -83,6 +87,7 @@ impl CertStore {
     /// handshake on; connections already up keep theirs. On any error nothing
     /// changes: the old certificates stay in service and the error is returned.
     pub fn reload(&self) -> Result<(), Diagnostics> {
+        let _writing = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let specs = self.specs.load_full();
         let table = build(&specs, &self.provider)?;
         self.table.store(Arc::new(table));
@@ -93,6 +98,7 @@ impl CertStore {
     /// reload that added, removed or renamed certificates). The listen address and
     /// `min_version` cannot change without a restart.
     pub fn replace(&self, tls: &TlsConfig) -> Result<(), Diagnostics> {
+        let _writing = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let table = build(&tls.certificates, &self.provider)?;
         self.specs.store(Arc::new(tls.certificates.clone()));
         self.table.store(Arc::new(table));
