@@ -18,6 +18,7 @@ use crate::cache::{Clock, ResponseCache, SystemClock};
 use crate::config::Config;
 use crate::proxy::{Gateway, Shared};
 use crate::reload::{Overrides, Reloader};
+use crate::server::tls::{CertStore, TlsListener};
 use crate::server::{self, Limits};
 
 /// How often histogram samples are folded into buckets (the exporter leaves it to us).
@@ -29,6 +30,8 @@ pub struct App {
     listener: TcpListener,
     admin: Option<TcpListener>,
     limits: Limits,
+    /// The https listener, when `[tls]` is configured.
+    tls: Option<TlsListener>,
     /// Set by [`App::with_config_path`]: reloads from the file.
     reload: Option<ReloadSetup>,
 }
@@ -72,8 +75,15 @@ impl App {
             header_read_timeout: config.header_read_timeout,
             max_header_bytes: config.max_header_bytes,
             drain_deadline: config.shutdown.timeout,
+            idle_timeout: config.limits.idle_timeout,
+            max_connections: config.limits.max_connections,
+            h2_max_concurrent_streams: config.limits.h2_max_concurrent_streams,
         };
         let listener = TcpListener::bind(config.listen).await?;
+        let tls = match &config.tls {
+            Some(t) => Some(TlsListener::bind(t).await?),
+            None => None,
+        };
         let admin = match config.admin {
             Some(addr) => Some(TcpListener::bind(addr).await?),
             None => None,
@@ -86,6 +96,7 @@ impl App {
             admin,
             limits,
             reload: None,
+            tls,
         })
     }
 
@@ -147,6 +158,18 @@ impl App {
         self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    /// The https listener's address, when one is configured.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().and_then(|t| t.local_addr().ok())
+    }
+
+    /// The served certificates, when TLS is configured: call
+    /// [`CertStore::reload`] (same files) or [`CertStore::replace`] (a new config's
+    /// list) to change them without a restart.
+    pub fn certificates(&self) -> Option<Arc<CertStore>> {
+        self.tls.as_ref().map(|t| t.certificates.clone())
+    }
+
     /// Serves until `shutdown` resolves, then stops accepting and drains in-flight
     /// requests (up to `shutdown_timeout`). In-process tests stop this way.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
@@ -167,7 +190,16 @@ impl App {
             admin,
             limits,
             reload,
+            tls,
         } = self;
+        // Certificates follow every reload trigger (SIGHUP, file change, API).
+        if let (Some(r), Some(t)) = (reload.as_ref(), tls.as_ref()) {
+            let certs = t.certificates.clone();
+            r.reloader.add_hook(
+                "tls-certificates",
+                Box::new(move || certs.reload().map_err(|d| d.to_string())),
+            );
+        }
         let mut background = vec![spawn_upkeep(shared.clone())];
         if let Some(r) = reload.as_ref().filter(|r| r.watch_files) {
             match r.reloader.spawn_watcher() {
@@ -199,7 +231,7 @@ impl App {
             }
             tracing::info!("no longer accepting; finishing requests in flight");
         };
-        server::run(listener, shared, limits, stop).await;
+        server::run_all(listener, tls, shared, limits, stop).await;
         let _ = stop_admin.send(());
         if let Some(task) = admin {
             let _ = task.await;

@@ -11,7 +11,9 @@
 //!   gate → forward → decorate; plus pure header surgery (hop-by-hop, forwarding headers).
 //! - [`upstream`]: where forwarded requests go: an HTTP(S) bucket through hyper-util's
 //!   pooled client, or a local folder served like a bucket (`file:`).
-//! - [`server`]: accept loop over hyper-util's auto builder (HTTP/1.1 + h2c), graceful stop.
+//! - [`server`]: accept loops over hyper-util's auto builder (HTTP/1.1 + h2c, and h2 or
+//!   HTTP/1.1 over TLS by ALPN), connection limits, SNI certificates reloadable in place,
+//!   the https redirect, graceful stop.
 //! - [`app`]: wiring: config → shared state → listeners; reload triggers; the drain
 //!   sequence on stop.
 //! - [`admin`]: the admin listener: health, readiness, `/metrics`, `/config`, purge.

@@ -143,7 +143,13 @@ fn main() -> ExitCode {
 fn check(file: &Path) -> ExitCode {
     let is_toml = file.extension().is_some_and(|e| e == "toml");
     let result = if is_toml {
-        config::load(file).map(|c| format!("{} site(s)", c.sites.len()))
+        config::load(file).and_then(|c| {
+            // The PEM files too, so a bad certificate fails here and not at startup.
+            if let Some(tls) = &c.tls {
+                corsgate::server::tls::CertStore::load(tls)?;
+            }
+            Ok(format!("{} site(s)", c.sites.len()))
+        })
     } else {
         config::load_rules_file(file).map(|p| format!("{} CORS rule(s)", p.rules().len()))
     };
@@ -280,7 +286,8 @@ fn run(
         }
         let addr = app.local_addr()?;
         let admin = app.admin_addr().map(|a| a.to_string());
-        tracing::info!(%addr, admin, ?sites, "corsgate listening");
+        let tls = app.tls_addr().map(|a| a.to_string());
+        tracing::info!(%addr, admin, tls, ?sites, "corsgate listening");
         app.run_with_drain(stop).await;
         tracing::info!("stopped");
         Ok(())

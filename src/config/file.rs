@@ -21,8 +21,36 @@ pub struct FileConfig {
     pub cache: Option<CacheSection>,
     #[serde(default)]
     pub admin: AdminSection,
+    /// TLS termination: a second, https listener (see `config/tls.rs`).
+    pub tls: Option<TlsSection>,
     #[serde(default)]
     pub site: Vec<SiteSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// Address of the https listener, e.g. "0.0.0.0:8443".
+    pub listen: Spanned<String>,
+    /// "1.2" (default) or "1.3".
+    pub min_version: Option<Spanned<String>>,
+    /// The plain `listen` answers 308 to https instead of serving.
+    #[serde(default)]
+    pub redirect_http: bool,
+    /// Served certificates; the first is the one for clients without (known) SNI.
+    #[serde(default)]
+    pub certificate: Vec<Spanned<CertificateSection>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateSection {
+    /// PEM chain, leaf first (relative to this file's directory).
+    pub cert: Spanned<String>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Spanned<String>,
+    /// SNI names this certificate answers; default: its SAN DNS names.
+    pub names: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -71,6 +99,14 @@ pub struct ServerSection {
     /// Then: how long in-flight requests may still run before the process exits;
     /// default "30s".
     pub shutdown_timeout: Option<HumanDuration>,
+    /// A connection that moves no byte either way for this long is closed.
+    pub idle_timeout: Option<HumanDuration>,
+    /// Open client connections across all listeners; the excess is refused at once.
+    pub max_connections: Option<Spanned<usize>>,
+    /// HTTP/2 streams one connection may have in flight.
+    pub h2_max_concurrent_streams: Option<Spanned<u32>>,
+    /// Longest gap in a request body upload before the request is given up (408).
+    pub request_body_timeout: Option<HumanDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]

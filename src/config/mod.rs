@@ -6,10 +6,12 @@ pub mod effective;
 pub mod file;
 mod runtime;
 pub mod s3_formats;
+pub mod tls;
 pub mod units;
 
 pub use diag::{line_col, Diagnostic, Diagnostics};
 pub use runtime::{
     load, load_rules_file, parse, rules_from_text, split_host_port, Config, HostPattern, LogConfig,
-    LogFormat, OneSite, PoolConfig, ShutdownConfig, Site, Source, UpstreamSpec,
+    LogFormat, OneSite, PoolConfig, ServerLimits, ShutdownConfig, Site, Source, UpstreamSpec,
 };
+pub use tls::{CertSpec, TlsConfig, TlsVersion};

@@ -14,6 +14,7 @@ use toml::Spanned;
 use super::diag::{line_col, Diagnostic, Diagnostics};
 use super::file::{CacheSection, FileConfig, RuleSection, SiteSection};
 use super::s3_formats;
+use super::tls::{self, TlsConfig};
 use crate::cache::{CacheConfig, SiteCache};
 use crate::cors::{CorsPolicy, Field, Location, Mode, RuleSpec};
 
@@ -23,6 +24,10 @@ const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
 const DEFAULT_DRAIN_DELAY: Duration = Duration::from_secs(5);
 const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+const DEFAULT_H2_MAX_CONCURRENT_STREAMS: u32 = 256;
+const DEFAULT_REQUEST_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Everything a running gateway needs, immutable once built: a reload builds a new one.
 #[derive(Debug)]
@@ -31,6 +36,10 @@ pub struct Config {
     pub workers: Option<usize>,
     pub header_read_timeout: Duration,
     pub max_header_bytes: usize,
+    /// Connection and request limits beyond the two above (`[server]`).
+    pub limits: ServerLimits,
+    /// The https listener, if any.
+    pub tls: Option<TlsConfig>,
     pub log: LogConfig,
     pub pool: PoolConfig,
     /// `Some` when any site caches.
@@ -56,6 +65,29 @@ impl Default for ShutdownConfig {
         ShutdownConfig {
             drain_delay: DEFAULT_DRAIN_DELAY,
             timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        }
+    }
+}
+
+/// Protections for the listeners; see `server::limits` for how each is enforced.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerLimits {
+    /// A connection that moves no byte either way for this long is closed.
+    pub idle_timeout: Duration,
+    /// Open client connections across all listeners; more are refused, never queued.
+    pub max_connections: usize,
+    pub h2_max_concurrent_streams: u32,
+    /// Longest wait for the next piece of a request body once the upstream asks for it.
+    pub request_body_timeout: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            h2_max_concurrent_streams: DEFAULT_H2_MAX_CONCURRENT_STREAMS,
+            request_body_timeout: DEFAULT_REQUEST_BODY_TIMEOUT,
         }
     }
 }
@@ -400,6 +432,20 @@ impl TryFrom<Source<'_>> for Config {
                 }
             });
 
+        let limits = convert_limits(&mut c, &f.server);
+        let tls = f
+            .tls
+            .and_then(|t| tls::convert(src.path, src.text, &base_dir, t, &mut c.out));
+        if let (Some(t), Some(l)) = (&tls, listen) {
+            // Port 0 (tests) binds two different ports, so only a fixed port can clash.
+            if t.listen == l && l.port() != 0 {
+                c.out.push(Diagnostic::whole(
+                    src.path,
+                    "tls.listen must differ from the plain listen address",
+                ));
+            }
+        }
+
         match (listen, c.out.is_empty()) {
             (Some(listen), true) => Ok(Config {
                 listen,
@@ -414,6 +460,8 @@ impl TryFrom<Source<'_>> for Config {
                     .map_or(DEFAULT_MAX_HEADER_BYTES, |b| {
                         usize::try_from(b.0).unwrap_or(usize::MAX)
                     }),
+                limits,
+                tls,
                 log,
                 pool,
                 cache,
@@ -516,6 +564,36 @@ fn convert_site(
                 credentialed: c.credentialed,
             }),
     })
+}
+
+/// `[server]` limits beyond the head timeout and size, with their defaults.
+fn convert_limits(c: &mut Collector<'_>, s: &super::file::ServerSection) -> ServerLimits {
+    let mut limits = ServerLimits::default();
+    if let Some(d) = s.idle_timeout {
+        limits.idle_timeout = d.0;
+    }
+    if let Some(d) = s.request_body_timeout {
+        limits.request_body_timeout = d.0;
+    }
+    if limits.idle_timeout.is_zero() || limits.request_body_timeout.is_zero() {
+        c.out.push(Diagnostic::whole(
+            c.path,
+            "server.idle_timeout and server.request_body_timeout must be more than 0",
+        ));
+    }
+    if let Some(n) = &s.max_connections {
+        match *n.get_ref() {
+            0 => c.at(n, "server.max_connections must be at least 1"),
+            v => limits.max_connections = v,
+        }
+    }
+    if let Some(n) = &s.h2_max_concurrent_streams {
+        match *n.get_ref() {
+            0 => c.at(n, "server.h2_max_concurrent_streams must be at least 1"),
+            v => limits.h2_max_concurrent_streams = v,
+        }
+    }
+    limits
 }
 
 /// The process-wide cache bounds: from `[cache]`, or defaults when only sites ask.
@@ -698,6 +776,8 @@ impl TryFrom<OneSite> for Config {
             workers: None,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            limits: ServerLimits::default(),
+            tls: None,
             log: LogConfig::default(),
             pool: PoolConfig::default(),
             admin: o.admin,

@@ -14,6 +14,7 @@
 //! [`Shared`] state holds the current one behind an `ArcSwap`, so a reload is a
 //! pointer swap and requests in flight finish on the snapshot they started with.
 mod access_log;
+mod body_timeout;
 mod cached;
 mod forward;
 pub mod headers;
@@ -39,7 +40,6 @@ use crate::upstream::http::HttpUpstream;
 use crate::upstream::{full, Body};
 use access_log::{Entry, Logged};
 use forward::Target;
-use http_body_util::BodyExt;
 use route::Router;
 
 /// Where one site's requests go, built from its [`UpstreamSpec`].
@@ -90,6 +90,12 @@ impl Gateway {
             config,
             backends,
         })
+    }
+
+    /// The host → site table this snapshot routes by (the https redirect checks hosts
+    /// with it too).
+    pub fn router(&self) -> &Router {
+        &self.router
     }
 }
 
@@ -256,7 +262,7 @@ async fn pipeline(
 
     // Phases 5-7: cache, then forward.
     let up_started = Instant::now();
-    let req = req.map(|b| b.map_err(Into::into).boxed_unsync());
+    let (req, stall) = body_timeout::wrap(req, gw.config.limits.request_body_timeout);
     let target = Target {
         gw,
         site: site_idx,
@@ -269,6 +275,7 @@ async fn pipeline(
         (Some(cache), Some(policy)) => Box::pin(cached::serve(cache, policy, &target, req)).await,
         _ => (Box::pin(target.forward(req)).await, None),
     };
+    let result = stall.verdict(result);
     let mut resp = match result {
         Ok(r) => r,
         Err(e) => {

@@ -57,7 +57,9 @@ impl Router {
         }
     }
 
-    fn lookup(&self, host: &str) -> Option<usize> {
+    /// The site that lists `host` itself (exact, then wildcard), without falling back
+    /// to the default site.
+    pub fn lookup(&self, host: &str) -> Option<usize> {
         let (name, port) = split_host_port(host)?;
         let name = name.strip_suffix('.').unwrap_or(name);
         let lower;
