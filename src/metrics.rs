@@ -12,10 +12,14 @@
 //! sets (method class, status code, outcome, reason, error kind): never an Origin, a
 //! Host or a path, which a client controls and could use to grow the registry without
 //! bound.
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use metrics::{Counter, Gauge, Key, Label, Level, Metadata, Recorder, SharedString, Unit};
+use metrics::{
+    Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder, SharedString, Unit,
+};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
 
 use crate::cache::{CacheStatus, ResponseCache};
@@ -76,6 +80,46 @@ pub struct Metrics {
     /// The loaded config's fingerprint. Rendered by hand rather than as a gauge so the
     /// exposition holds exactly one `corsgate_config_info` series, never stale ones.
     config_hash: Mutex<Option<String>>,
+    /// Request handles already registered, by site. A request then costs a lookup on a
+    /// few small fields instead of building and hashing a registry key with its label
+    /// strings (the hot path's largest cost after HTTP itself). Cleared on reload, since
+    /// rule IDs in labels may change.
+    handles: RwLock<HashMap<String, Arc<SiteHandles>>>,
+}
+
+/// (kind, outcome, reason, rule index) of a CORS decision.
+type DecisionKey = (&'static str, &'static str, &'static str, Option<usize>);
+
+/// One site's request handles, keyed by the fixed-set label values.
+#[derive(Default)]
+struct SiteHandles {
+    /// (method class, status)
+    requests: RwLock<HashMap<(&'static str, u16), Counter>>,
+    /// status
+    preflights: RwLock<HashMap<u16, Counter>>,
+    decisions: RwLock<HashMap<DecisionKey, Counter>>,
+    /// cache status
+    cache: RwLock<HashMap<&'static str, Counter>>,
+    /// error kind
+    errors: RwLock<HashMap<&'static str, Counter>>,
+    latency: RwLock<Option<Histogram>>,
+}
+
+/// The handle for `key`, registering it with `make` the first time.
+fn cached<K: Hash + Eq, H: Clone>(
+    map: &RwLock<HashMap<K, H>>,
+    key: K,
+    make: impl FnOnce() -> H,
+) -> H {
+    if let Some(h) = map.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return h.clone();
+    }
+    let h = make();
+    map.write()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(key)
+        .or_insert(h)
+        .clone()
 }
 
 impl Default for Metrics {
@@ -108,7 +152,25 @@ impl Metrics {
             reloads_ok,
             reloads_failed,
             config_hash: Mutex::new(None),
+            handles: RwLock::new(HashMap::new()),
         }
+    }
+
+    fn site_handles(&self, site: &str) -> Arc<SiteHandles> {
+        if let Some(h) = self
+            .handles
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(site)
+        {
+            return h.clone();
+        }
+        self.handles
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(site.to_owned())
+            .or_default()
+            .clone()
     }
 
     fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
@@ -118,65 +180,78 @@ impl Metrics {
 
     /// Counts one request: the only place request metrics are recorded.
     pub fn record_request(&self, r: &RequestRecord<'_>) {
-        let site = r.site.unwrap_or(NO_SITE).to_owned();
+        let site = r.site.unwrap_or(NO_SITE);
+        let h = self.site_handles(site);
         let class = method_class(r.method, r.preflight);
-        self.counter(
-            REQUESTS,
-            vec![
-                Label::new("site", site.clone()),
-                Label::new("method", class),
-                Label::new("status", r.status.to_string()),
-            ],
-        )
+        let labels = |extra: Vec<Label>| {
+            let mut l = vec![Label::new("site", site.to_owned())];
+            l.extend(extra);
+            l
+        };
+        cached(&h.requests, (class, r.status), || {
+            let status = Label::new("status", r.status.to_string());
+            self.counter(REQUESTS, labels(vec![Label::new("method", class), status]))
+        })
         .increment(1);
         if r.preflight {
-            self.counter(
-                PREFLIGHTS,
-                vec![
-                    Label::new("site", site.clone()),
-                    Label::new("status", r.status.to_string()),
-                ],
-            )
+            cached(&h.preflights, r.status, || {
+                self.counter(
+                    PREFLIGHTS,
+                    labels(vec![Label::new("status", r.status.to_string())]),
+                )
+            })
             .increment(1);
         }
         if let Some(outcome) = r.cors {
-            let (name, reason, rule) = outcome_labels(outcome, r.policy);
-            self.counter(
-                CORS_DECISIONS,
-                vec![
-                    Label::new("site", site.clone()),
-                    Label::new("kind", if r.preflight { "preflight" } else { "actual" }),
-                    Label::new("outcome", name),
-                    Label::new("reason", reason),
-                    Label::new("rule", rule),
-                ],
-            )
+            let kind = if r.preflight { "preflight" } else { "actual" };
+            let (name, reason, rule) = outcome_key(outcome);
+            cached(&h.decisions, (kind, name, reason, rule), || {
+                let (_, _, rule) = outcome_labels(outcome, r.policy);
+                self.counter(
+                    CORS_DECISIONS,
+                    labels(vec![
+                        Label::new("kind", kind),
+                        Label::new("outcome", name),
+                        Label::new("reason", reason),
+                        Label::new("rule", rule),
+                    ]),
+                )
+            })
             .increment(1);
         }
         if let Some(status) = r.cache {
-            self.counter(
-                CACHE_REQUESTS,
-                vec![
-                    Label::new("site", site.clone()),
-                    Label::new("status", cache_label(status)),
-                ],
-            )
+            let status = cache_label(status);
+            cached(&h.cache, status, || {
+                self.counter(CACHE_REQUESTS, labels(vec![Label::new("status", status)]))
+            })
             .increment(1);
         }
         if let Some(kind) = r.upstream_error {
-            self.counter(
-                UPSTREAM_ERRORS,
-                vec![Label::new("site", site.clone()), Label::new("kind", kind)],
-            )
+            cached(&h.errors, kind, || {
+                self.counter(UPSTREAM_ERRORS, labels(vec![Label::new("kind", kind)]))
+            })
             .increment(1);
         } else if let Some(latency) = r.upstream_latency {
-            self.recorder
-                .register_histogram(
-                    &Key::from_parts(UPSTREAM_DURATION, vec![Label::new("site", site)]),
-                    &META,
-                )
-                .record(latency.as_secs_f64());
+            let histogram = {
+                let read = h.latency.read().unwrap_or_else(|p| p.into_inner()).clone();
+                read.unwrap_or_else(|| {
+                    let key = Key::from_parts(UPSTREAM_DURATION, labels(Vec::new()));
+                    let made = self.recorder.register_histogram(&key, &META);
+                    *h.latency.write().unwrap_or_else(|p| p.into_inner()) = Some(made.clone());
+                    made
+                })
+            };
+            histogram.record(latency.as_secs_f64());
         }
+    }
+
+    /// Forgets the cached handles (the registry keeps every series): a new config may
+    /// name its rules differently.
+    pub fn config_changed(&self) {
+        self.handles
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     /// One more open connection on the public listener, until the guard is dropped.
@@ -264,6 +339,32 @@ fn cache_label(s: CacheStatus) -> &'static str {
         CacheStatus::Miss => "miss",
         CacheStatus::Revalidated => "revalidated",
         CacheStatus::Bypass => "bypass",
+    }
+}
+
+/// The fixed-set parts of [`outcome_labels`] plus the rule index: what tells two
+/// outcomes' label sets apart without building the rule's label string.
+fn outcome_key(o: &Outcome) -> (&'static str, &'static str, Option<usize>) {
+    let miss = |m: &Miss| match m {
+        Miss::Origin => ("origin", None),
+        Miss::Method { rule } => ("method", Some(*rule)),
+        Miss::Header { rule } => ("header", Some(*rule)),
+        Miss::TooManyHeaders => ("too-many-headers", None),
+    };
+    match o {
+        Outcome::Matched { rule, .. } => ("allowed", "", Some(*rule)),
+        Outcome::Denied(m) => {
+            let (reason, rule) = miss(m);
+            ("denied", reason, rule)
+        }
+        Outcome::NoMatch(m) => {
+            let (reason, rule) = miss(m);
+            ("no-match", reason, rule)
+        }
+        Outcome::NoOrigin => ("no-origin", "", None),
+        Outcome::SameOrigin => ("same-origin", "", None),
+        Outcome::NoCorsConfig => ("no-cors-config", "", None),
+        Outcome::BadPreflight => ("bad-preflight", "", None),
     }
 }
 
