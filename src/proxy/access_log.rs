@@ -36,13 +36,34 @@ pub fn redact_query(query: &str) -> String {
         .join("&")
 }
 
+/// A request id: 16 uppercase hex digits, formatted without allocating (S3's
+/// `RequestId` has the same shape).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestId([u8; 16]);
+
+impl RequestId {
+    pub fn new(n: u64) -> RequestId {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        let mut out = [0u8; 16];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = HEX[((n >> (60 - 4 * i)) & 0xF) as usize];
+        }
+        RequestId(out)
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever written.
+        std::str::from_utf8(&self.0).unwrap_or("0000000000000000")
+    }
+}
+
 /// What the log line says; filled in as the request goes through the pipeline. With the
 /// access log off nothing but the request id is recorded, so the hot path allocates no
 /// log strings.
 #[derive(Debug, Default)]
 pub struct Entry {
     enabled: bool,
-    pub request_id: String,
+    pub request_id: RequestId,
     /// The method, kept typed for metrics whether or not the log is on.
     pub verb: http::Method,
     pub method: String,
@@ -66,7 +87,7 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn new<B>(enabled: bool, request_id: String, req: &http::Request<B>) -> Entry {
+    pub fn new<B>(enabled: bool, request_id: RequestId, req: &http::Request<B>) -> Entry {
         let mut e = Entry {
             enabled,
             request_id,
@@ -95,7 +116,7 @@ impl Entry {
     fn emit(&self, bytes: u64, complete: bool, total_ms: u128) {
         tracing::info!(
             target: "corsgate::access",
-            id = %self.request_id,
+            id = self.request_id.as_str(),
             method = %self.method,
             host = %self.host,
             path = %self.path,
@@ -199,6 +220,16 @@ impl Drop for Logged {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_ids_are_sixteen_hex_digits() {
+        assert_eq!(
+            RequestId::new(0x2F85_6534_E120_0001).as_str(),
+            "2F856534E1200001"
+        );
+        assert_eq!(RequestId::new(0).as_str(), "0000000000000000");
+        assert_eq!(RequestId::new(u64::MAX).as_str(), "FFFFFFFFFFFFFFFF");
+    }
 
     #[test]
     fn signatures_and_tokens_are_redacted() {

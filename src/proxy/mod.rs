@@ -38,7 +38,7 @@ use crate::cors::{self, Actual, LocalAnswer, Mode, Resource};
 use crate::upstream::file::FileBucket;
 use crate::upstream::http::HttpUpstream;
 use crate::upstream::{full, Body};
-use access_log::{Entry, Logged};
+use access_log::{Entry, Logged, RequestId};
 use forward::Target;
 use route::Router;
 
@@ -132,9 +132,9 @@ impl Shared {
         }
     }
 
-    fn request_id(&self) -> String {
+    fn request_id(&self) -> RequestId {
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
-        format!("{:016X}", self.id_salt ^ n)
+        RequestId::new(self.id_salt ^ n)
     }
 }
 
@@ -157,10 +157,13 @@ pub async fn handle(shared: Arc<Shared>, conn: ConnInfo, req: Request<Incoming>)
     // Counted when the head is decided, not when the body ends, so the numbers do not
     // depend on the access log being on or on clients reading to the end.
     record_metrics(&shared, &gw, &entry);
-    if let Ok(v) = HeaderValue::from_str(&entry.request_id) {
-        parts
-            .headers
-            .insert(HeaderName::from_static("x-request-id"), v);
+    // The id correlates a response with its log line; without the log it has no use.
+    if entry.enabled() {
+        if let Ok(v) = HeaderValue::from_str(entry.request_id.as_str()) {
+            parts
+                .headers
+                .insert(HeaderName::from_static("x-request-id"), v);
+        }
     }
     let body = if entry.enabled() {
         Logged::wrap(body, entry, started)
@@ -226,7 +229,7 @@ async fn pipeline(
                 request_method: acrm.as_ref(),
                 request_headers: acrh.as_ref(),
                 resource: resource(req.uri().path()),
-                request_id: &entry.request_id,
+                request_id: entry.request_id.as_str(),
             },
         );
         entry.record(|e| e.cors = answer.outcome.to_string());
@@ -245,7 +248,7 @@ async fn pipeline(
             request_method: acrm.as_ref(),
             request_headers: acrh.as_ref(),
             host: host.as_deref(),
-            request_id: &entry.request_id,
+            request_id: entry.request_id.as_str(),
         },
     );
     let decoration = match decision {
