@@ -266,10 +266,15 @@ fn run(
     overrides: Overrides,
 ) -> anyhow::Result<()> {
     let workers = workers.or(config.workers);
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    // One worker means one thread serving everything, like one nginx worker: the
+    // current-thread scheduler does that without the work-stealing machinery.
+    let mut rt = match workers {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
     rt.enable_all();
-    if let Some(n) = workers {
-        rt.worker_threads(n.max(1));
+    if let Some(n) = workers.filter(|n| *n > 1) {
+        rt.worker_threads(n);
     }
     let rt = rt.build().context("starting the runtime")?;
     rt.block_on(async move {
