@@ -10,8 +10,23 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A throwaway certificate standing in for the corsgate-tls Secret, so the edge
+/// config's `[tls]` block passes `corsgate check` offline.
+fn stand_in_secret() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["assets.example.com".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    std::fs::write(dir.path().join("tls.crt"), cert.pem()).unwrap();
+    std::fs::write(dir.path().join("tls.key"), key.serialize_pem()).unwrap();
+    dir
+}
+
 /// Runs scripts/deploy-check on the deploy/ of `tree` with this build's binary.
 fn deploy_check(tree: &Path) -> (bool, String) {
+    let secret = stand_in_secret();
     let Output {
         status,
         stdout,
@@ -22,6 +37,8 @@ fn deploy_check(tree: &Path) -> (bool, String) {
         .arg(env!("CARGO_BIN_EXE_corsgate"))
         .arg("--repo")
         .arg(tree)
+        .arg("--tls-dir")
+        .arg(secret.path())
         .output()
         .expect("running scripts/deploy-check");
     let out = format!(

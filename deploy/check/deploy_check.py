@@ -26,6 +26,7 @@ import os
 import re
 import subprocess
 import sys
+import shutil
 import tempfile
 import tomllib
 from pathlib import Path
@@ -334,6 +335,11 @@ def main() -> int:
     ap.add_argument("--repo", type=Path, required=True)
     ap.add_argument("--corsgate", type=Path, required=True, help="the corsgate binary")
     ap.add_argument("--venv-bin", type=Path, required=True)
+    ap.add_argument(
+        "--tls-dir",
+        type=Path,
+        help="tls.crt and tls.key standing in for the Secret a [tls] config names",
+    )
     args = ap.parse_args()
     deploy = args.repo / "deploy"
     dockerfile_path = deploy / "Dockerfile"
@@ -376,6 +382,12 @@ def main() -> int:
         print("== corsgate check")
         expect(len(to_check) >= 4, f"config files to check: {len(to_check)}")
         for label, path in to_check:
+            # `corsgate check` reads the PEM files a [tls] block names; the Secret that
+            # provides them in the cluster is stood in for by --tls-dir.
+            if args.tls_dir and "[tls]" in path.read_text():
+                (path.parent / "tls").mkdir(exist_ok=True)
+                for name in ("tls.crt", "tls.key"):
+                    shutil.copy(args.tls_dir / name, path.parent / "tls" / name)
             proc = subprocess.run([str(args.corsgate), "check", str(path)], capture_output=True, text=True)
             for line in (proc.stdout + proc.stderr).strip().splitlines():
                 print(f"        {line}")
