@@ -374,36 +374,15 @@ pub fn outcome_labels(
     o: &Outcome,
     policy: Option<&CorsPolicy>,
 ) -> (&'static str, &'static str, String) {
-    let rule_name = |index: usize| match policy.and_then(|p| p.rule_id(index)) {
-        Some(id) => id.to_string(),
-        None => format!("#{index}"),
+    let (name, reason, rule) = outcome_key(o);
+    let label = match (o, rule) {
+        (Outcome::Matched { id: Some(id), .. }, _) => id.to_string(),
+        (_, Some(index)) => policy
+            .and_then(|p| p.rule_id(index))
+            .map_or_else(|| format!("#{index}"), |id| id.to_string()),
+        (_, None) => String::new(),
     };
-    let miss = |m: &Miss| match m {
-        Miss::Origin => ("origin", String::new()),
-        Miss::Method { rule } => ("method", rule_name(*rule)),
-        Miss::Header { rule } => ("header", rule_name(*rule)),
-        Miss::TooManyHeaders => ("too-many-headers", String::new()),
-    };
-    match o {
-        Outcome::Matched { rule, id } => (
-            "allowed",
-            "",
-            id.as_ref()
-                .map_or_else(|| format!("#{rule}"), |id| id.to_string()),
-        ),
-        Outcome::Denied(m) => {
-            let (reason, rule) = miss(m);
-            ("denied", reason, rule)
-        }
-        Outcome::NoMatch(m) => {
-            let (reason, rule) = miss(m);
-            ("no-match", reason, rule)
-        }
-        Outcome::NoOrigin => ("no-origin", "", String::new()),
-        Outcome::SameOrigin => ("same-origin", "", String::new()),
-        Outcome::NoCorsConfig => ("no-cors-config", "", String::new()),
-        Outcome::BadPreflight => ("bad-preflight", "", String::new()),
-    }
+    (name, reason, label)
 }
 
 /// HELP lines, so a scrape explains itself.
