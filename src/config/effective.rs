@@ -8,7 +8,8 @@
 //! added here as `secret(..)`, never as their value.
 use serde_json::{json, Value};
 
-use super::runtime::{Config, HostPattern, Site, UpstreamSpec};
+use super::runtime::{Config, Site};
+use super::targets::{HostPattern, UpstreamSpec};
 use super::units::{ByteSize, HumanDuration};
 use crate::cors::Mode;
 

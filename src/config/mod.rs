@@ -6,12 +6,14 @@ pub mod effective;
 pub mod file;
 mod runtime;
 pub mod s3_formats;
+mod targets;
 pub mod tls;
 pub mod units;
 
 pub use diag::{line_col, Diagnostic, Diagnostics};
 pub use runtime::{
-    load, load_rules_file, parse, rules_from_text, split_host_port, Config, HostPattern, LogConfig,
-    LogFormat, OneSite, PoolConfig, ServerLimits, ShutdownConfig, Site, Source, UpstreamSpec,
+    load, load_rules_file, parse, rules_from_text, Config, LogConfig, LogFormat, OneSite,
+    PoolConfig, ServerLimits, ShutdownConfig, Site, Source,
 };
+pub use targets::{split_host_port, HostPattern, UpstreamSpec};
 pub use tls::{CertSpec, TlsConfig, TlsVersion};
