@@ -16,14 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const APP: &str = "http://app.test:3000";
 
-const RULES: &str = r#"
-[[site.cors]]
-allowed_origins = ["http://app.test:3000"]
-allowed_methods = ["GET", "HEAD", "PUT", "DELETE"]
-allowed_headers = ["content-type", "authorization", "x-amz-meta-*"]
-expose_headers = ["ETag"]
-max_age_seconds = 600
-"#;
+use common::APP_ONLY as RULES;
 
 /// One default enforce-mode site with rule 1; timeouts short so failures are quick.
 fn config(upstream: &str) -> String {

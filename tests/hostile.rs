@@ -13,18 +13,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::AsyncWriteExt;
 
-const RULES: &str = r#"
-[[site.cors]]
-allowed_origins = ["http://app.test:3000"]
-allowed_methods = ["GET", "HEAD", "PUT", "DELETE"]
-allowed_headers = ["content-type", "authorization", "x-amz-meta-*"]
-expose_headers = ["ETag"]
-max_age_seconds = 600
-
-[[site.cors]]
-allowed_origins = ["*"]
-allowed_methods = ["GET"]
-"#;
+use common::RULES;
 
 /// Two named sites and no default: `good.test` (enforce) and `s3.test` (s3 mode).
 fn toml(upstream: &str) -> String {

@@ -11,20 +11,7 @@ use common::{Gateway, S3Server};
 const APP: &str = "http://app.test:3000";
 const HOST: &str = "gw.test";
 
-/// Rule 1: a specific origin with four methods, headers, ETag exposed, MaxAge 600.
-/// Rule 2: any origin, GET only.
-const RULES: &str = r#"
-[[site.cors]]
-allowed_origins = ["http://app.test:3000"]
-allowed_methods = ["GET", "HEAD", "PUT", "DELETE"]
-allowed_headers = ["content-type", "authorization", "x-amz-meta-*"]
-expose_headers = ["ETag"]
-max_age_seconds = 600
-
-[[site.cors]]
-allowed_origins = ["*"]
-allowed_methods = ["GET"]
-"#;
+use common::RULES;
 
 fn site(name: &str, hosts: &str, default: bool, upstream: &str, mode: &str) -> String {
     format!(

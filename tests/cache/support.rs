@@ -19,30 +19,9 @@ pub const APP: &str = "http://app.test:3000";
 /// Any other origin: only rule 2 (`*`, GET) matches it.
 pub const OTHER: &str = "http://other.test";
 
-/// Rule 1: a specific origin with four methods, ETag exposed, MaxAge 600.
-/// Rule 2: any origin, GET only.
-pub const RULES: &str = r#"
-[[site.cors]]
-allowed_origins = ["http://app.test:3000"]
-allowed_methods = ["GET", "HEAD", "PUT", "DELETE"]
-allowed_headers = ["content-type", "authorization", "x-amz-meta-*"]
-expose_headers = ["ETag"]
-max_age_seconds = 600
+pub use crate::common::RULES;
 
-[[site.cors]]
-allowed_origins = ["*"]
-allowed_methods = ["GET"]
-"#;
-
-/// Rule 1 only: every other origin is refused by the enforce gate.
-pub const APP_ONLY: &str = r#"
-[[site.cors]]
-allowed_origins = ["http://app.test:3000"]
-allowed_methods = ["GET", "HEAD", "PUT", "DELETE"]
-allowed_headers = ["content-type", "authorization", "x-amz-meta-*"]
-expose_headers = ["ETag"]
-max_age_seconds = 600
-"#;
+pub use crate::common::APP_ONLY;
 
 /// Rule 1 granted to [`APP`] on an actual request, enforce mode.
 pub fn app_granted() -> Vec<(String, String)> {

@@ -17,6 +17,32 @@ use std::time::{Duration, Instant};
 use corsgate::app::App;
 use corsgate::config::Config;
 
+/// The policy the issues test with, rule 1: a specific origin with four methods, three
+/// allowed headers, ETag exposed, MaxAge 600. Every other origin is refused by the
+/// enforce gate.
+pub const APP_ONLY: &str = r#"
+[[site.cors]]
+allowed_origins = ["http://app.test:3000"]
+allowed_methods = ["GET", "HEAD", "PUT", "DELETE"]
+allowed_headers = ["content-type", "authorization", "x-amz-meta-*"]
+expose_headers = ["ETag"]
+max_age_seconds = 600
+"#;
+
+/// Rule 1, then rule 2: any origin, GET only.
+pub const RULES: &str = r#"
+[[site.cors]]
+allowed_origins = ["http://app.test:3000"]
+allowed_methods = ["GET", "HEAD", "PUT", "DELETE"]
+allowed_headers = ["content-type", "authorization", "x-amz-meta-*"]
+expose_headers = ["ETag"]
+max_age_seconds = 600
+
+[[site.cors]]
+allowed_origins = ["*"]
+allowed_methods = ["GET"]
+"#;
+
 /// Where the s3s-fs binary is: `$S3S_FS`, else `~/.cargo/bin/s3s-fs`, else `PATH`.
 /// `scripts/test` installs it; a missing binary is a setup error, never a skip.
 pub fn s3s_fs_binary() -> PathBuf {
