@@ -144,6 +144,31 @@ pub struct Site {
     pub cache: Option<SiteCache>,
 }
 
+#[cfg(test)]
+impl Site {
+    /// A `file:` site for routing tests: `hosts` parsed as in config, everything else
+    /// defaulted.
+    pub(crate) fn for_tests(name: &str, hosts: &[&str], default: bool) -> Arc<Site> {
+        Arc::new(Site {
+            name: name.into(),
+            hosts: hosts
+                .iter()
+                .map(|h| HostPattern::parse(h).expect("test host"))
+                .collect(),
+            default,
+            upstream: UpstreamSpec::File {
+                root: ".".into(),
+                writable: false,
+            },
+            mode: Mode::Enforce,
+            cors: None,
+            connect_timeout: Duration::from_secs(1),
+            first_byte_timeout: Duration::from_secs(1),
+            cache: None,
+        })
+    }
+}
+
 /// A TOML file as read: the parsed schema plus what is needed to locate errors.
 pub struct Source<'a> {
     pub file: FileConfig,

@@ -87,28 +87,9 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::UpstreamSpec;
-    use crate::cors::Mode;
-    use std::time::Duration;
 
     fn site(name: &str, hosts: &[&str], default: bool) -> Arc<Site> {
-        Arc::new(Site {
-            name: name.into(),
-            hosts: hosts
-                .iter()
-                .map(|h| HostPattern::parse(h).unwrap())
-                .collect(),
-            default,
-            upstream: UpstreamSpec::File {
-                root: ".".into(),
-                writable: false,
-            },
-            mode: Mode::Enforce,
-            cors: None,
-            connect_timeout: Duration::from_secs(1),
-            first_byte_timeout: Duration::from_secs(1),
-            cache: None,
-        })
+        Site::for_tests(name, hosts, default)
     }
 
     const NAMES: [&str; 4] = ["a", "b", "w", "ww"];

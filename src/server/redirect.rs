@@ -134,28 +134,10 @@ fn plain(status: StatusCode, reason: &str) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{HostPattern, Site, UpstreamSpec};
-    use crate::cors::Mode;
-    use std::time::Duration;
+    use crate::config::Site;
 
     fn site(hosts: &[&str], default: bool) -> Arc<Site> {
-        Arc::new(Site {
-            name: hosts.first().copied().unwrap_or("default").into(),
-            hosts: hosts
-                .iter()
-                .map(|h| HostPattern::parse(h).unwrap())
-                .collect(),
-            default,
-            upstream: UpstreamSpec::File {
-                root: ".".into(),
-                writable: false,
-            },
-            mode: Mode::Enforce,
-            cors: None,
-            connect_timeout: Duration::from_secs(1),
-            first_byte_timeout: Duration::from_secs(1),
-            cache: None,
-        })
+        Site::for_tests(hosts.first().copied().unwrap_or("default"), hosts, default)
     }
 
     #[test]

@@ -17,31 +17,33 @@ use std::time::{Duration, Instant};
 use corsgate::app::App;
 use corsgate::config::Config;
 
-/// The policy the issues test with, rule 1: a specific origin with four methods, three
-/// allowed headers, ETag exposed, MaxAge 600. Every other origin is refused by the
-/// enforce gate.
-pub const APP_ONLY: &str = r#"
+/// Rule 1 of the policy the issues test with: a specific origin with four methods,
+/// three allowed headers, ETag exposed, MaxAge 600.
+macro_rules! app_rule {
+    () => {
+        r#"
 [[site.cors]]
 allowed_origins = ["http://app.test:3000"]
 allowed_methods = ["GET", "HEAD", "PUT", "DELETE"]
 allowed_headers = ["content-type", "authorization", "x-amz-meta-*"]
 expose_headers = ["ETag"]
 max_age_seconds = 600
-"#;
+"#
+    };
+}
+
+/// Rule 1 only: every other origin is refused by the enforce gate.
+pub const APP_ONLY: &str = app_rule!();
 
 /// Rule 1, then rule 2: any origin, GET only.
-pub const RULES: &str = r#"
-[[site.cors]]
-allowed_origins = ["http://app.test:3000"]
-allowed_methods = ["GET", "HEAD", "PUT", "DELETE"]
-allowed_headers = ["content-type", "authorization", "x-amz-meta-*"]
-expose_headers = ["ETag"]
-max_age_seconds = 600
-
+pub const RULES: &str = concat!(
+    app_rule!(),
+    r#"
 [[site.cors]]
 allowed_origins = ["*"]
 allowed_methods = ["GET"]
-"#;
+"#
+);
 
 /// Where the s3s-fs binary is: `$S3S_FS`, else `~/.cargo/bin/s3s-fs`, else `PATH`.
 /// `scripts/test` installs it; a missing binary is a setup error, never a skip.
