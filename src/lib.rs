@@ -24,11 +24,13 @@
 //! service; nothing depends on `app`.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod admin;
 pub mod app;
 pub mod cache;
 pub mod config;
 pub mod cors;
+pub mod credentials;
 pub mod metrics;
 pub mod proxy;
 pub mod reload;
