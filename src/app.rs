@@ -16,6 +16,8 @@ use tokio::task::JoinHandle;
 
 use crate::cache::{Clock, ResponseCache, SystemClock};
 use crate::config::Config;
+use crate::credentials::Env;
+use crate::proxy::private::Keyring;
 use crate::proxy::{Gateway, Shared};
 use crate::reload::{Overrides, Reloader};
 use crate::server::tls::{CertStore, TlsListener};
@@ -65,11 +67,21 @@ pub fn install_crypto_provider() {
 impl App {
     /// Builds the gateway from `config` and binds `config.listen`.
     pub async fn bind(config: Config) -> std::io::Result<App> {
-        App::bind_with_clock(config, Arc::new(SystemClock)).await
+        App::bind_with(config, Arc::new(SystemClock), Env::from_process()).await
     }
 
     /// As [`App::bind`], with the clock the cache judges freshness by (tests move it).
     pub async fn bind_with_clock(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<App> {
+        App::bind_with(config, clock, Env::from_process()).await
+    }
+
+    /// As [`App::bind`], with the wall clock (cache freshness, credential expiry, the
+    /// signature's time) and the environment the credential chain reads.
+    pub async fn bind_with(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        env: Env,
+    ) -> std::io::Result<App> {
         install_crypto_provider();
         let limits = Limits {
             header_read_timeout: config.header_read_timeout,
@@ -88,10 +100,29 @@ impl App {
             Some(addr) => Some(TcpListener::bind(addr).await?),
             None => None,
         };
-        let cache = config.cache.clone().map(|c| ResponseCache::new(c, clock));
-        let gateway = Gateway::new(Arc::new(config))?;
+        let cache = config
+            .cache
+            .clone()
+            .map(|c| ResponseCache::new(c, clock.clone()));
+        let keyring = Arc::new(Keyring::new(env, clock));
+        let verifiers = keyring
+            .verifiers(&config)
+            .await
+            .map_err(std::io::Error::other)?;
+        let gateway = Gateway::new(Arc::new(config), &keyring, verifiers)?;
+        let shared = Arc::new(Shared::new(gateway, cache, keyring));
+        // Judged on the snapshot in force, so a reload that drops a signing site drops
+        // its condition too.
+        let weak = Arc::downgrade(&shared);
+        shared.health.add_check(
+            "credentials",
+            Box::new(move || match weak.upgrade() {
+                Some(s) => s.current.load().credentials_ready(),
+                None => Ok(()),
+            }),
+        );
         Ok(App {
-            shared: Arc::new(Shared::new(gateway, cache)),
+            shared,
             listener,
             admin,
             limits,

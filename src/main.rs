@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use corsgate::app::{self, App};
+use corsgate::config::private::AccessKind;
 use corsgate::config::{self, Config, LogFormat, OneSite};
 use corsgate::cors::Mode;
 use corsgate::reload::Overrides;
@@ -21,6 +22,10 @@ Examples:
                  --cors-rules cors.json
   corsgate serve --listen 127.0.0.1:8080 --upstream http://127.0.0.1:9000/bucket --mode s3
   corsgate serve --listen 127.0.0.1:8080 --upstream https://dxxxx.cloudfront.net --cache 256MiB
+  corsgate serve --listen 127.0.0.1:8080 --upstream https://private.s3.eu-west-1.amazonaws.com \
+                 --sign-region eu-west-1 --access public          sign reads (GET, HEAD) for anyone
+  corsgate serve --listen 127.0.0.1:8080 --upstream https://private.s3.eu-west-1.amazonaws.com \
+                 --access presigned --allow-methods GET,HEAD,PUT   only presigned URLs pass
   corsgate check config/corsgate.toml        print every error with file:line:column
   corsgate check cors.xml                    validate an S3 CORS file (XML or JSON)
   corsgate purge --admin 127.0.0.1:9901 --prefix /img/   drop cached responses";
@@ -91,6 +96,18 @@ struct ServeArgs {
     /// One-site mode: cache responses in memory, bounded to SIZE (e.g. 256MiB).
     #[arg(long, value_name = "SIZE", requires = "upstream", value_parser = parse_size)]
     cache: Option<u64>,
+    /// One-site mode: sign upstream requests with SigV4 for this region (private
+    /// bucket). Credentials come from the chain: environment, profile, web identity,
+    /// container endpoint, IMDS. Needs --access.
+    #[arg(long, value_name = "REGION", requires = "access")]
+    sign_region: Option<String>,
+    /// One-site mode: who may use the site: `public` (anyone, for the allowed methods)
+    /// or `presigned` (only requests carrying a presigned query; nothing is signed).
+    #[arg(long, value_enum, requires = "upstream")]
+    access: Option<AccessArg>,
+    /// One-site mode with --access: the only methods forwarded (default GET,HEAD).
+    #[arg(long, value_name = "METHODS", requires = "access", value_delimiter = ',')]
+    allow_methods: Option<Vec<String>>,
     /// Runtime worker threads (default: one per core), like nginx's worker_processes.
     #[arg(long)]
     workers: Option<usize>,
@@ -106,6 +123,12 @@ struct ServeArgs {
 enum ModeArg {
     Enforce,
     S3,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AccessArg {
+    Public,
+    Presigned,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -237,6 +260,12 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
             writable: args.writable,
             cache_bytes: args.cache,
             admin: args.admin,
+            sign_region: args.sign_region.clone(),
+            access: args.access.map(|a| match a {
+                AccessArg::Public => AccessKind::Public,
+                AccessArg::Presigned => AccessKind::Presigned,
+            }),
+            allow_methods: args.allow_methods.clone(),
         })?);
     }
     Ok(config::load(&args.config)?)

@@ -28,6 +28,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::file::FileConfig;
 use crate::config::{self, Config, Diagnostic, Diagnostics};
+use crate::proxy::private::Keyring;
 use crate::proxy::{Gateway, Shared};
 
 /// Quiet time after the last file event before reloading: long enough to cover an
@@ -178,9 +179,10 @@ impl Reloader {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let skip_if = only_if_changed.then(|| last.clone()).flatten();
+        let keyring = self.shared.keyring.clone();
         // File reads and building upstream clients block; keep them off the reactor.
         let job = tokio::task::spawn_blocking(move || {
-            prepare(&path, &old, overrides.as_deref(), skip_if.as_deref())
+            prepare(&path, &old, overrides.as_deref(), skip_if.as_deref(), &keyring)
         });
         let prepared = job.await.unwrap_or_else(|e| Prepared {
             rules: None,
@@ -380,6 +382,7 @@ fn prepare(
     old: &Config,
     overrides: Option<&(dyn Fn(&mut Config) + Send + Sync)>,
     skip_if: Option<&str>,
+    keyring: &Keyring,
 ) -> Prepared {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -408,8 +411,13 @@ fn prepare(
                 f(&mut new);
             }
             let restart_needed = keep_restart_only(old, &mut new);
-            let gateway =
-                Gateway::new(Arc::new(new)).map_err(|e| ReloadError::Build(e.to_string()))?;
+            // This runs on a blocking thread, where waiting on the runtime is allowed: a
+            // JWKS URL is fetched before the new snapshot can be swapped in.
+            let verifiers = tokio::runtime::Handle::current()
+                .block_on(keyring.verifiers(&new))
+                .map_err(ReloadError::Build)?;
+            let gateway = Gateway::new(Arc::new(new), keyring, verifiers)
+                .map_err(|e| ReloadError::Build(e.to_string()))?;
             Ok((
                 gateway,
                 Reloaded {

@@ -36,21 +36,7 @@ use freshness::{RequestFacts, Timing};
 
 pub use serve::respond;
 
-/// Where "now" comes from. RFC 9111 ages use wall-clock time, so tests inject a clock
-/// they can move instead of sleeping.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> SystemTime;
-}
-
-/// The real wall clock.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-}
+pub use crate::clock::{Clock, SystemClock};
 
 /// Process-wide cache settings.
 #[derive(Debug, Clone)]

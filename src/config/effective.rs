@@ -3,12 +3,13 @@
 //! the file's own units (`"30s"`, `"256MiB"`) so a value can be pasted back.
 //!
 //! Secrets never leave through here. Every value that can hold one goes through
-//! [`redact_url`] or [`secret`]; today that is only userinfo in an upstream URL (which
-//! the loader refuses anyway), but upstream signing credentials are coming and must be
-//! added here as `secret(..)`, never as their value.
+//! [`redact_url`] or [`secret`]: userinfo in an upstream URL (which the loader refuses
+//! anyway), static signing keys, session tokens and HS256 secrets.
 use serde_json::{json, Value};
 
+use super::private::{AccessKind, SiteAccess};
 use super::runtime::{Config, Site};
+use crate::access::jwt::JwtKeys;
 use super::targets::{HostPattern, UpstreamSpec};
 use super::units::{ByteSize, HumanDuration};
 use crate::cors::Mode;
@@ -123,7 +124,35 @@ fn site(s: &Site) -> Value {
         })),
         // `null`: the site has no CORS configuration (S3: "CORS is not enabled").
         "cors": rules,
+        "access": s.access.as_ref().map(access),
+        "allow_methods": s.access.as_ref().map(|a| a.methods.to_string()),
+        "allow_listing": s.access.as_ref().map(|a| a.allow_listing),
+        "sign": s.sign.as_ref().map(|k| json!({
+            "region": k.region,
+            "profile": k.chain.profile,
+            "access_key_id": secret(k.chain.static_keys.as_ref()),
+            "secret_access_key": secret(k.chain.static_keys.as_ref()),
+            "session_token": secret(k.chain.static_keys.as_ref().and_then(|k| k.session_token.as_ref())),
+        })),
     })
+}
+
+fn access(a: &SiteAccess) -> Value {
+    match &a.kind {
+        AccessKind::Jwt(j) => json!({
+            "kind": "jwt",
+            "issuer": j.issuer,
+            "audience": j.audience,
+            "keys": match &j.keys {
+                JwtKeys::Hs256(k) => json!({ "hs256_secret": secret(Some(k)) }),
+                JwtKeys::JwksFile(p) => json!({ "jwks_file": p.display().to_string() }),
+                JwtKeys::JwksUrl(u) => json!({ "jwks_url": redact_url(u) }),
+            },
+            "leeway": duration(j.leeway),
+            "jwks_refresh": duration(j.refresh),
+        }),
+        other => json!({ "kind": other.name() }),
+    }
 }
 
 fn host(h: &HostPattern) -> String {

@@ -155,6 +155,51 @@ pub struct SiteSection {
     pub first_byte_timeout: Option<HumanDuration>,
     /// Response caching for this site (needs nothing else; `[cache]` sets the bounds).
     pub cache: Option<SiteCacheSection>,
+    /// Who may use the site: "public", "jwt" or "presigned". Required when the site
+    /// signs; there is no default.
+    pub access: Option<Spanned<String>>,
+    /// The only methods ever forwarded (S3 names, case-sensitive). Required with `access`.
+    pub allow_methods: Option<Spanned<Vec<Spanned<String>>>>,
+    /// With `access`: also forward bucket-level listing requests (GET/HEAD on `/`).
+    #[serde(default)]
+    pub allow_listing: bool,
+    /// Sign upstream requests with SigV4 (private buckets).
+    pub sign: Option<Spanned<SignSection>>,
+    /// Bearer-token checks for `access = "jwt"`.
+    pub jwt: Option<Spanned<JwtSection>>,
+}
+
+/// `[site.sign]`: SigV4 for a private bucket. Credentials come from the chain
+/// (environment, profile, web identity, container, IMDS) unless keys are written here.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignSection {
+    pub region: Spanned<String>,
+    /// A profile of the shared credentials/config files (default: AWS_PROFILE, then
+    /// "default").
+    pub profile: Option<Spanned<String>>,
+    /// Static keys (discouraged: prefer the environment or a role). Never shown.
+    pub access_key_id: Option<Spanned<String>>,
+    pub secret_access_key: Option<Spanned<String>>,
+    pub session_token: Option<Spanned<String>>,
+}
+
+/// `[site.jwt]`: how bearer tokens are verified. Exactly one key source.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSection {
+    pub issuer: Spanned<String>,
+    pub audience: Spanned<String>,
+    /// HS256 shared secret, inline (discouraged) or from a file.
+    pub hs256_secret: Option<Spanned<String>>,
+    pub hs256_secret_file: Option<Spanned<String>>,
+    /// RS256/ES256 public keys as a JWKS, from a file or a URL; re-read periodically.
+    pub jwks_file: Option<Spanned<String>>,
+    pub jwks_url: Option<Spanned<String>>,
+    /// Clock skew allowed on exp/nbf; default "30s".
+    pub leeway: Option<HumanDuration>,
+    /// How often a JWKS file or URL is re-read; default "5m".
+    pub jwks_refresh: Option<HumanDuration>,
 }
 
 /// One CORS rule in TOML: S3's CORSRule with snake_case keys.

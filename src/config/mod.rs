@@ -4,6 +4,7 @@
 mod diag;
 pub mod effective;
 pub mod file;
+pub mod private;
 mod runtime;
 pub mod s3_formats;
 mod targets;

@@ -11,6 +11,7 @@ use toml::Spanned;
 
 use super::diag::{line_col, Diagnostic, Diagnostics};
 use super::file::{CacheSection, FileConfig, RuleSection, SiteSection};
+use super::private::{self, AccessKind, SignConfig, SiteAccess};
 use super::s3_formats;
 use super::targets::{parse_mode, HostPattern, UpstreamSpec};
 use super::tls::{self, TlsConfig};
@@ -142,6 +143,10 @@ pub struct Site {
     pub first_byte_timeout: Duration,
     /// `Some` when this site's responses are cached.
     pub cache: Option<SiteCache>,
+    /// Access control (required when the site signs).
+    pub access: Option<SiteAccess>,
+    /// SigV4 signing of upstream requests.
+    pub sign: Option<SignConfig>,
 }
 
 #[cfg(test)]
@@ -165,6 +170,8 @@ impl Site {
             connect_timeout: Duration::from_secs(1),
             first_byte_timeout: Duration::from_secs(1),
             cache: None,
+            access: None,
+            sign: None,
         })
     }
 }
@@ -200,20 +207,20 @@ fn toml_diag(path: &Path, text: &str, e: &toml::de::Error) -> Diagnostic {
 }
 
 /// Collects diagnostics while a config is converted.
-struct Collector<'a> {
+pub(super) struct Collector<'a> {
     path: &'a Path,
     text: &'a str,
-    out: Vec<Diagnostic>,
+    pub(super) out: Vec<Diagnostic>,
 }
 
 impl Collector<'_> {
-    fn at<T>(&mut self, v: &Spanned<T>, msg: impl Into<String>) {
-        self.out.push(Diagnostic::at_offset(
-            self.path,
-            self.text,
-            v.span().start,
-            msg,
-        ));
+    pub(super) fn at<T>(&mut self, v: &Spanned<T>, msg: impl Into<String>) {
+        self.at_offset(v.span().start, msg);
+    }
+
+    pub(super) fn at_offset(&mut self, offset: usize, msg: impl Into<String>) {
+        self.out
+            .push(Diagnostic::at_offset(self.path, self.text, offset, msg));
     }
 }
 
@@ -361,7 +368,7 @@ impl TryFrom<Source<'_>> for Config {
 fn convert_site(
     c: &mut Collector<'_>,
     base_dir: &Path,
-    s: SiteSection,
+    mut s: SiteSection,
     connect: Duration,
     first_byte: Duration,
 ) -> Option<Site> {
@@ -396,7 +403,7 @@ fn convert_site(
             Mode::Enforce
         }),
     };
-    let cors = match (&s.cors_rules, s.cors) {
+    let cors = match (&s.cors_rules, s.cors.take()) {
         (Some(file), Some(inline)) => {
             c.at(
                 file,
@@ -422,6 +429,8 @@ fn convert_site(
         (None, Some(inline)) => compile_inline(c, &inline).map(Arc::new),
         (None, None) => None,
     };
+    let file_upstream = matches!(upstream, Some(UpstreamSpec::File { .. }));
+    let (access, sign) = private::convert(c, base_dir, &mut s, file_upstream);
     if c.out.len() > before {
         return None;
     }
@@ -441,6 +450,8 @@ fn convert_site(
                 default_ttl: c.default_ttl.map(|d| d.0),
                 credentialed: c.credentialed,
             }),
+        access,
+        sign,
     })
 }
 
@@ -636,6 +647,12 @@ pub struct OneSite {
     pub cache_bytes: Option<u64>,
     /// `--admin ADDR`: the admin listener.
     pub admin: Option<SocketAddr>,
+    /// `--sign-region REGION`: sign with the credential chain.
+    pub sign_region: Option<String>,
+    /// `--access public|presigned`.
+    pub access: Option<AccessKind>,
+    /// `--allow-methods GET,HEAD,...` (default GET,HEAD with `--access`).
+    pub allow_methods: Option<Vec<String>>,
 }
 
 impl TryFrom<OneSite> for Config {
@@ -649,6 +666,13 @@ impl TryFrom<OneSite> for Config {
             Some(p) => Some(Arc::new(load_rules_file(p)?)),
             None => None,
         };
+        let (access, sign) = private::one_site(
+            o.access,
+            o.allow_methods.as_deref(),
+            o.sign_region,
+            matches!(upstream, UpstreamSpec::File { .. }),
+        )
+        .map_err(|e| Diagnostics(vec![Diagnostic::whole(Path::new("--access"), e)]))?;
         Ok(Config {
             listen: o.listen,
             workers: None,
@@ -677,6 +701,8 @@ impl TryFrom<OneSite> for Config {
                 connect_timeout: DEFAULT_CONNECT_TIMEOUT,
                 first_byte_timeout: DEFAULT_FIRST_BYTE_TIMEOUT,
                 cache: o.cache_bytes.map(|_| SiteCache::default()),
+                access,
+                sign,
             })],
             shutdown: ShutdownConfig::default(),
         })

@@ -5,7 +5,12 @@ use std::sync::Arc;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, Uri, Version};
 
+use http::header;
+
+use super::private::Signer;
 use super::{headers, Backend, ConnInfo, Gateway};
+use crate::access::{AccessMode, AccessPolicy};
+use crate::upstream::sign;
 use crate::upstream::http::UpstreamError;
 use crate::upstream::Body;
 
@@ -30,14 +35,41 @@ impl Target<'_> {
                 authority,
                 base_path,
             } => {
-                let req =
+                let mut req =
                     upstream_request(req, self.conn, self.host, scheme, authority, base_path)?;
+                let private = &self.gw.private[self.site];
+                if let Some(AccessPolicy {
+                    mode: AccessMode::Jwt(_),
+                    ..
+                }) = &private.access
+                {
+                    // The client's bearer token is for us, never for the bucket.
+                    req.headers_mut().remove(header::AUTHORIZATION);
+                }
+                if let Some(signer) = &private.signer {
+                    req = sign(req, signer)?;
+                }
                 let mut resp = client.send(req).await?;
                 headers::remove_hop_by_hop(resp.headers_mut());
                 Ok(resp)
             }
         }
     }
+}
+
+/// Phase 6: signs the finished upstream request with the site's current credentials.
+fn sign(req: Request<Body>, signer: &Signer) -> Result<Request<Body>, UpstreamError> {
+    let creds = signer
+        .credentials
+        .current()
+        .ok_or(UpstreamError::NoCredentials)?;
+    let (mut parts, body) = req.into_parts();
+    let now = signer.clock.now();
+    sign::sign_request(&mut parts, &signer.spec, &creds, now).map_err(|e| match e {
+        sign::SignError::BadRequest(why) => UpstreamError::Unsignable(why),
+        sign::SignError::Failed(why) => UpstreamError::Failed(why),
+    })?;
+    Ok(Request::from_parts(parts, body))
 }
 
 /// Rewrites a client request into the upstream request: absolute URI on the configured

@@ -3,10 +3,10 @@
 //!
 //! 1. route by host (421 for an unknown host) and refuse malformed targets (400);
 //! 2. preflight answer, always local, never forwarded or authenticated;
-//! 3. access control (private buckets; not yet);
+//! 3. access control: who may use a private-bucket site, and for which operations;
 //! 4. enforce gate: a cross-origin request no rule allows is refused here;
 //! 5. cache: origin-neutral entries, CORS computed per hit;
-//! 6. signing (not yet);
+//! 6. signing: SigV4 with the site's credentials, in the forward step;
 //! 7. forward to the site's upstream, bodies streaming both ways;
 //! 8. decorate the response: upstream CORS headers out, ours in, Vary merged.
 //!
@@ -19,6 +19,7 @@ mod cached;
 mod forward;
 pub mod headers;
 pub mod path;
+pub mod private;
 pub mod route;
 
 use std::net::SocketAddr;
@@ -32,14 +33,19 @@ use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
+use std::collections::HashMap;
+
+use crate::access::jwt::JwtVerifier;
+use crate::access as access_control;
 use crate::cache::{CacheStatus, ResponseCache};
 use crate::config::{Config, Site, UpstreamSpec};
 use crate::cors::{self, Actual, LocalAnswer, Mode, Resource};
 use crate::upstream::file::FileBucket;
 use crate::upstream::http::HttpUpstream;
-use crate::upstream::{full, Body};
+use crate::upstream::{full, sign, Body};
 use access_log::{Entry, Logged, RequestId};
 use forward::Target;
+use private::{Keyring, SitePrivate};
 use route::Router;
 
 /// Where one site's requests go, built from its [`UpstreamSpec`].
@@ -59,12 +65,22 @@ pub struct Gateway {
     router: Router,
     /// Same order as `config.sites`.
     backends: Vec<Backend>,
+    /// Access policies and signers; same order as `config.sites`.
+    private: Vec<SitePrivate>,
 }
 
 impl Gateway {
-    pub fn new(config: Arc<Config>) -> std::io::Result<Gateway> {
+    /// Builds the snapshot. `verifiers` are the JWT verifiers of the sites that need one
+    /// (from [`Keyring::verifiers`], which is async); credentials come from `keyring`.
+    pub fn new(
+        config: Arc<Config>,
+        keyring: &Keyring,
+        mut verifiers: HashMap<usize, Arc<JwtVerifier>>,
+    ) -> std::io::Result<Gateway> {
         let mut backends = Vec::with_capacity(config.sites.len());
-        for site in &config.sites {
+        let mut private = Vec::with_capacity(config.sites.len());
+        for (i, site) in config.sites.iter().enumerate() {
+            private.push(SitePrivate::build(site, keyring, verifiers.remove(&i))?);
             backends.push(match &site.upstream {
                 UpstreamSpec::Http {
                     scheme,
@@ -89,7 +105,24 @@ impl Gateway {
             router: Router::new(&config.sites),
             config,
             backends,
+            private,
         })
+    }
+
+    /// Readiness of the signing sites: `Err` names those without valid credentials.
+    pub fn credentials_ready(&self) -> Result<(), String> {
+        let missing: Vec<&str> = self
+            .private
+            .iter()
+            .zip(&self.config.sites)
+            .filter(|(p, _)| p.signer.as_ref().is_some_and(|s| !s.credentials.is_ready()))
+            .map(|(_, site)| site.name.as_str())
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("no valid credentials yet for site(s) {}", missing.join(", ")))
+        }
     }
 
     /// The host → site table this snapshot routes by (the https redirect checks hosts
@@ -115,10 +148,12 @@ pub struct Shared {
     pub metrics: crate::metrics::Metrics,
     /// Readiness for `/readyz`; the shutdown sequence marks it draining.
     pub health: crate::admin::Health,
+    /// Credential handles of signing sites; outlives snapshots like the cache.
+    pub keyring: Arc<Keyring>,
 }
 
 impl Shared {
-    pub fn new(gateway: Gateway, cache: Option<ResponseCache>) -> Shared {
+    pub fn new(gateway: Gateway, cache: Option<ResponseCache>, keyring: Arc<Keyring>) -> Shared {
         let salt = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
@@ -129,6 +164,7 @@ impl Shared {
             cache,
             metrics: crate::metrics::Metrics::new(),
             health: crate::admin::Health::default(),
+            keyring,
         }
     }
 
@@ -238,6 +274,22 @@ async fn pipeline(
         return local(answer);
     }
 
+    // Phase 3: access control. Judged before the enforce gate, answered after it, so a
+    // refusal carries CORS headers when the origin is allowed (the page can read it).
+    let denied = match &gw.private[site_idx].access {
+        None => None,
+        Some(policy) => access_control::check(
+            policy,
+            req.method(),
+            req.uri(),
+            req.headers(),
+            shared.keyring.clock.now(),
+        )
+        .err(),
+    };
+    let signer = gw.private[site_idx].signer.as_ref();
+    let unsignable = signer.and_then(|_| sign::Payload::of(req.headers()).err());
+
     // Phase 4: the enforce gate (s3 mode never refuses).
     let decision = cors::check_actual(
         policy,
@@ -262,6 +314,25 @@ async fn pipeline(
     let outcome = decoration.outcome();
     entry.record(|e| e.cors = outcome.to_string());
     entry.outcome = Some(outcome);
+    if let Some(d) = denied {
+        tracing::info!(site = %site.name, kind = d.kind.as_str(), "access denied: {}", d.reason);
+        entry.record(|e| e.error = Some(format!("access denied ({})", d.kind.as_str())));
+        let mut resp = plain(d.status, &d.reason);
+        if d.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer"),
+            );
+        }
+        decoration.apply(resp.headers_mut());
+        return resp;
+    }
+    if let Some(e) = unsignable {
+        entry.record(|en| en.error = Some(e.to_string()));
+        let mut resp = plain(StatusCode::BAD_REQUEST, &e.to_string());
+        decoration.apply(resp.headers_mut());
+        return resp;
+    }
 
     // Phases 5-7: cache, then forward.
     let up_started = Instant::now();
@@ -285,7 +356,7 @@ async fn pipeline(
             tracing::warn!(site = %site.name, kind = e.kind(), "upstream: {e}");
             entry.record(|en| en.error = Some(e.to_string()));
             entry.upstream_error = Some(e.kind());
-            plain(e.status(), "upstream unavailable")
+            plain(e.status(), e.public_reason())
         }
     };
     if cache_status != Some(CacheStatus::Hit) {

@@ -36,6 +36,12 @@ pub enum UpstreamError {
     Failed(String),
     #[error("request target cannot be sent upstream")]
     BadTarget,
+    /// The client's request cannot be signed as sent (its fault: 400).
+    #[error("cannot sign: {0}")]
+    Unsignable(&'static str),
+    /// A signing site holds no valid credentials right now (503).
+    #[error("no valid credentials to sign with")]
+    NoCredentials,
 }
 
 impl UpstreamError {

@@ -3,6 +3,7 @@
 
 pub mod file;
 pub mod http;
+pub mod sign;
 
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;

@@ -211,6 +211,26 @@ impl Gateway {
         }
     }
 
+    /// As [`Gateway::start`], with the environment the credential chain reads (so a
+    /// test never touches the process's).
+    pub async fn start_with_env(mut config: Config, env: corsgate::credentials::Env) -> Gateway {
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        let app = App::bind_with(config, Arc::new(corsgate::clock::SystemClock), env)
+            .await
+            .expect("bind gateway");
+        let addr = app.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app.run(async {
+            let _ = rx.await;
+        }));
+        Gateway {
+            addr,
+            cache: None,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
     /// Parses TOML written as if it lived at `dir/corsgate.toml`, then starts it.
     pub async fn from_toml(dir: &Path, toml: &str) -> Gateway {
         let cfg = corsgate::config::parse(&dir.join("corsgate.toml"), toml)
