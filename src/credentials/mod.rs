@@ -85,21 +85,7 @@ pub const REFRESH_AHEAD: Duration = Duration::from_secs(5 * 60);
 /// How often the background task looks at expiry and profile files.
 pub const CHECK_EVERY: Duration = Duration::from_secs(10);
 
-/// Where "now" comes from. Expiry is wall time (RFC 3339 from AWS), which tokio's
-/// paused clock cannot model, so tests inject a clock they move by hand.
-pub trait Clock: Send + Sync + 'static {
-    fn now(&self) -> SystemTime;
-}
-
-/// The real wall clock.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-}
+pub use crate::clock::{Clock, SystemClock};
 
 /// Static keys written in the config file (discouraged).
 #[derive(Clone, PartialEq, Eq, Hash)]

@@ -46,14 +46,28 @@ pub enum UpstreamError {
 
 impl UpstreamError {
     /// 504 for timeouts, 502 for other upstream faults (RFC 9110 §15.6.3, §15.6.5),
-    /// 400 for a target that is the client's fault.
+    /// 503 while a signing site has no credentials, 400 for what is the client's fault.
     pub fn status(&self) -> http::StatusCode {
         match self {
             UpstreamError::ConnectTimeout(_) | UpstreamError::FirstByteTimeout(_) => {
                 http::StatusCode::GATEWAY_TIMEOUT
             }
-            UpstreamError::BadTarget => http::StatusCode::BAD_REQUEST,
+            UpstreamError::BadTarget | UpstreamError::Unsignable(_) => {
+                http::StatusCode::BAD_REQUEST
+            }
+            UpstreamError::NoCredentials => http::StatusCode::SERVICE_UNAVAILABLE,
             _ => http::StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// What the client is told: the reason when it is the client's to fix, nothing
+    /// about our upstream otherwise (the log has it).
+    pub fn public_reason(&self) -> &'static str {
+        match self {
+            UpstreamError::Unsignable(why) => why,
+            UpstreamError::BadTarget => "request target cannot be sent upstream",
+            UpstreamError::NoCredentials => "upstream credentials unavailable",
+            _ => "upstream unavailable",
         }
     }
 
@@ -65,6 +79,8 @@ impl UpstreamError {
             UpstreamError::FirstByteTimeout(_) => "first-byte-timeout",
             UpstreamError::Failed(_) => "failed",
             UpstreamError::BadTarget => "bad-target",
+            UpstreamError::Unsignable(_) => "unsignable",
+            UpstreamError::NoCredentials => "no-credentials",
         }
     }
 }
