@@ -20,7 +20,8 @@ use tokio::sync::{oneshot, watch};
 use super::jwks::{Fetcher, KeySet, Source};
 use super::{Denied, DenyKind};
 
-/// Where the verification keys come from.
+/// Where the verification keys come from. Debug never shows a secret.
+#[derive(Clone)]
 pub enum JwtKeys {
     /// A shared secret (at least 32 bytes); only HS256 tokens are accepted.
     Hs256(Vec<u8>),
@@ -30,6 +31,17 @@ pub enum JwtKeys {
     JwksUrl(String),
 }
 
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JwtKeys::Hs256(_) => f.write_str("Hs256(<redacted>)"),
+            JwtKeys::JwksFile(p) => f.debug_tuple("JwksFile").field(p).finish(),
+            JwtKeys::JwksUrl(u) => f.debug_tuple("JwksUrl").field(u).finish(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct JwtConfig {
     pub keys: JwtKeys,
     /// `iss` must equal this.

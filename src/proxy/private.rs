@@ -41,7 +41,8 @@ impl Keyring {
             .clone()
     }
 
-    /// Builds the JWT verifiers `config` needs (loading their keys now), by site index.
+    /// Builds the JWT verifiers `config` needs (loading their keys now and refreshing
+    /// them in the background), by site index.
     /// Async because a JWKS URL is fetched; a failure names the site.
     pub async fn verifiers(
         &self,
@@ -53,7 +54,6 @@ impl Keyring {
                 let v = JwtVerifier::new(cfg.clone())
                     .await
                     .map_err(|e| format!("site {:?}: jwt: {e}", site.name))?;
-                v.spawn_refresh();
                 out.insert(i, v);
             }
         }
