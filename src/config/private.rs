@@ -268,3 +268,7 @@ pub(super) fn one_site(
         sign,
     ))
 }
+
+#[cfg(test)]
+#[path = "private_tests.rs"]
+mod tests;

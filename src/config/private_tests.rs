@@ -1,0 +1,1 @@
+//! Tests for config/private.rs (written next).
