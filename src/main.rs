@@ -106,7 +106,12 @@ struct ServeArgs {
     #[arg(long, value_enum, requires = "upstream")]
     access: Option<AccessArg>,
     /// One-site mode with --access: the only methods forwarded (default GET,HEAD).
-    #[arg(long, value_name = "METHODS", requires = "access", value_delimiter = ',')]
+    #[arg(
+        long,
+        value_name = "METHODS",
+        requires = "access",
+        value_delimiter = ','
+    )]
     allow_methods: Option<Vec<String>>,
     /// Runtime worker threads (default: one per core), like nginx's worker_processes.
     #[arg(long)]

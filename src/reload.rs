@@ -182,7 +182,13 @@ impl Reloader {
         let keyring = self.shared.keyring.clone();
         // File reads and building upstream clients block; keep them off the reactor.
         let job = tokio::task::spawn_blocking(move || {
-            prepare(&path, &old, overrides.as_deref(), skip_if.as_deref(), &keyring)
+            prepare(
+                &path,
+                &old,
+                overrides.as_deref(),
+                skip_if.as_deref(),
+                &keyring,
+            )
         });
         let prepared = job.await.unwrap_or_else(|e| Prepared {
             rules: None,

@@ -67,11 +67,23 @@ fn stored(s3: &S3Server, key: &str) -> Option<Vec<u8>> {
 async fn unsigned_clients_get_through_signed_and_without_signing_the_bucket_refuses() {
     let s3 = private_s3();
     let (gw, _d) = gateway(&config(&s3, SIGN_PUBLIC_RW), creds_env()).await;
-    let r = req(&gw, "PUT", "/note.txt", &[("content-type", "text/plain")], b"hello").await;
+    let r = req(
+        &gw,
+        "PUT",
+        "/note.txt",
+        &[("content-type", "text/plain")],
+        b"hello",
+    )
+    .await;
     assert_eq!(r.status, 200, "PUT: {}", r.text());
     assert_eq!(stored(&s3, "note.txt").as_deref(), Some(&b"hello"[..]));
     let r = req(&gw, "GET", "/note.txt", &[], b"").await;
-    assert_eq!((r.status, r.body.as_slice()), (200, &b"hello"[..]), "{}", r.head);
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, &b"hello"[..]),
+        "{}",
+        r.head
+    );
     let r = req(&gw, "HEAD", "/note.txt", &[], b"").await;
     assert_eq!(r.status, 200, "{}", r.head);
     assert_eq!(r.header("content-length"), Some("5"));
@@ -141,14 +153,22 @@ async fn read_only_sites_never_sign_a_write_or_a_bucket_operation() {
         ("GET", "/?list-type=2", &[]),
         ("GET", "/a.txt?acl", &[]),
         ("GET", "/a.txt?%61cl", &[]),
-        ("GET", "/a.txt", &[("x-amz-copy-source", "/other-bucket/secret")]),
+        (
+            "GET",
+            "/a.txt",
+            &[("x-amz-copy-source", "/other-bucket/secret")],
+        ),
         ("PATCH", "/a.txt", &[]),
     ];
     for (method, target, headers) in refused {
         let r = req(&gw, method, target, headers, b"").await;
         assert_eq!(r.status, 403, "{method} {target} {headers:?}: {}", r.text());
     }
-    assert_eq!(stored(&s3, "a.txt").as_deref(), Some(&b"a"[..]), "DELETE went through");
+    assert_eq!(
+        stored(&s3, "a.txt").as_deref(),
+        Some(&b"a"[..]),
+        "DELETE went through"
+    );
     assert_eq!(stored(&s3, "b.txt"), None, "PUT went through");
     // A refusal the page can read: CORS headers for the allowed origin.
     let r = req(&gw, "PUT", "/b.txt", &[("origin", APP)], b"x").await;
@@ -204,7 +224,10 @@ async fn aws_chunked_uploads_unsigned_chunks_are_stored_decoded_signed_chunks_re
 #[tokio::test]
 async fn no_credentials_means_503_and_not_ready() {
     let s3 = private_s3();
-    let env = Env::from_pairs([("AWS_EC2_METADATA_DISABLED", "true"), ("HOME", "/nonexistent")]);
+    let env = Env::from_pairs([
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("HOME", "/nonexistent"),
+    ]);
     let (gw, _d) = gateway(&config(&s3, SIGN_PUBLIC_RW), env).await;
     std::fs::write(s3.object_path("a.txt"), b"a").unwrap();
     let r = req(&gw, "GET", "/a.txt", &[], b"").await;
@@ -265,10 +288,18 @@ async fn presigned_urls_pass_through_byte_exact() {
     let put = presign(&s3, "PUT", "up.txt", Duration::from_secs(300));
     let r = req(&gw, "PUT", &put, &[], b"presigned body").await;
     assert_eq!(r.status, 200, "presigned PUT: {}", r.text());
-    assert_eq!(stored(&s3, "up.txt").as_deref(), Some(&b"presigned body"[..]));
+    assert_eq!(
+        stored(&s3, "up.txt").as_deref(),
+        Some(&b"presigned body"[..])
+    );
     let get = presign(&s3, "GET", "up.txt", Duration::from_secs(300));
     let r = req(&gw, "GET", &get, &[("origin", APP)], b"").await;
-    assert_eq!((r.status, r.body.as_slice()), (200, &b"presigned body"[..]), "{}", r.head);
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, &b"presigned body"[..]),
+        "{}",
+        r.head
+    );
     assert_eq!(r.header("access-control-allow-origin"), Some(APP));
 
     // Tampered (one hex digit of the signature changed): the upstream's own verdict.
@@ -333,25 +364,46 @@ async fn jwt_sites_check_the_token_before_signing() {
     );
     let bearer = |t: &str| format!("Bearer {t}");
     let ok = bearer(&valid);
-    let r = req(&gw, "GET", "/users/42/a.txt", &[("authorization", &ok)], b"").await;
-    assert_eq!((r.status, r.body.as_slice()), (200, &b"mine"[..]), "{}", r.text());
+    let r = req(
+        &gw,
+        "GET",
+        "/users/42/a.txt",
+        &[("authorization", &ok)],
+        b"",
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, &b"mine"[..]),
+        "{}",
+        r.text()
+    );
 
     let cases: Vec<(String, &str, &str, u16)> = vec![
         (String::new(), "GET", "/users/42/a.txt", 401),
         (
-            bearer(&token(claims(serde_json::json!({"exp": now - 3600})), JWT_SECRET)),
+            bearer(&token(
+                claims(serde_json::json!({"exp": now - 3600})),
+                JWT_SECRET,
+            )),
             "GET",
             "/users/42/a.txt",
             401,
         ),
         (
-            bearer(&token(claims(serde_json::json!({"aud": "someone-else"})), JWT_SECRET)),
+            bearer(&token(
+                claims(serde_json::json!({"aud": "someone-else"})),
+                JWT_SECRET,
+            )),
             "GET",
             "/users/42/a.txt",
             401,
         ),
         (
-            bearer(&token(claims(serde_json::json!({})), "another-secret-of-at-least-32-bytes!!")),
+            bearer(&token(
+                claims(serde_json::json!({})),
+                "another-secret-of-at-least-32-bytes!!",
+            )),
             "GET",
             "/users/42/a.txt",
             401,
@@ -365,7 +417,12 @@ async fn jwt_sites_check_the_token_before_signing() {
             headers.push(("authorization", auth.as_str()));
         }
         let r = req(&gw, method, target, &headers, b"x").await;
-        assert_eq!(r.status, *want, "{method} {target} auth={auth:.20}: {}", r.text());
+        assert_eq!(
+            r.status,
+            *want,
+            "{method} {target} auth={auth:.20}: {}",
+            r.text()
+        );
         assert_eq!(
             r.header("access-control-allow-origin"),
             Some(APP),
@@ -389,7 +446,10 @@ async fn jwt_sites_check_the_token_before_signing() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.header("access-control-allow-headers"), Some("authorization"));
+    assert_eq!(
+        r.header("access-control-allow-headers"),
+        Some("authorization")
+    );
 }
 
 /// The Python that has boto3; `scripts/s3-client-venv` makes its venv when needed, so
@@ -446,4 +506,76 @@ async fn boto3_multipart_upload_through_the_signing_proxy() {
     use sha2::Digest;
     let disk_sha = format!("{:x}", sha2::Sha256::digest(&on_disk));
     assert_eq!(report["sent_sha256"], disk_sha.as_str());
+}
+
+/// Access control runs before the cache: a stored answer is never handed to a request
+/// that access control refuses, and fills are signed like any forward.
+#[tokio::test]
+async fn a_cache_hit_never_skips_access_control() {
+    let s3 = private_s3();
+    let toml = format!(
+        "listen = \"127.0.0.1:0\"\n[cache]\nmax_bytes = \"4MiB\"\n\
+         [[site]]\nname = \"private\"\ndefault = true\nupstream = \"{}\"\n\
+         access = \"jwt\"\nallow_methods = [\"GET\", \"HEAD\", \"PUT\"]\n\
+         [site.cache]\ncredentialed = true\n\
+         [site.sign]\nregion = \"us-east-1\"\n\
+         [site.jwt]\nissuer = \"https://idp.test\"\naudience = \"corsgate\"\n\
+         hs256_secret = \"{JWT_SECRET}\"\n",
+        s3.bucket_url()
+    );
+    let (gw, _d) = gateway(&toml, creds_env()).await;
+    let now = unix_now();
+    let mine = format!(
+        "Bearer {}",
+        token(
+            serde_json::json!({"iss": "https://idp.test", "aud": "corsgate",
+                "exp": now + 600, "paths": ["/users/42/"]}),
+            JWT_SECRET
+        )
+    );
+    let other = format!(
+        "Bearer {}",
+        token(
+            serde_json::json!({"iss": "https://idp.test", "aud": "corsgate",
+                "exp": now + 600, "paths": ["/users/7/"]}),
+            JWT_SECRET
+        )
+    );
+    let path = "/users/42/a.txt";
+    // Stored with a Cache-Control that lets a shared cache keep an answer to an
+    // Authorization-bearing request (RFC 9111 §3.5).
+    let put = req(
+        &gw,
+        "PUT",
+        path,
+        &[
+            ("authorization", &mine),
+            ("cache-control", "public, max-age=600"),
+        ],
+        b"cached",
+    )
+    .await;
+    assert_eq!(put.status, 200, "{}", put.text());
+    let first = req(&gw, "GET", path, &[("authorization", &mine)], b"").await;
+    assert_eq!(
+        (first.status, first.header("x-cache")),
+        (200, Some("MISS")),
+        "{}",
+        first.head
+    );
+    let hit = req(&gw, "GET", path, &[("authorization", &mine)], b"").await;
+    assert_eq!(
+        (hit.status, hit.header("x-cache")),
+        (200, Some("HIT")),
+        "{}",
+        hit.head
+    );
+    assert_eq!(hit.body, b"cached");
+    let anonymous = req(&gw, "GET", path, &[], b"").await;
+    assert_eq!(anonymous.status, 401, "{}", anonymous.head);
+    assert_eq!(anonymous.header("x-cache"), None);
+    assert!(!anonymous.body.starts_with(b"cached"));
+    let wrong_claim = req(&gw, "GET", path, &[("authorization", &other)], b"").await;
+    assert_eq!(wrong_claim.status, 403, "{}", wrong_claim.head);
+    assert_eq!(wrong_claim.header("x-cache"), None);
 }

@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 
 use super::private::{AccessKind, SiteAccess};
 use super::runtime::{Config, Site};
-use crate::access::jwt::JwtKeys;
 use super::targets::{HostPattern, UpstreamSpec};
 use super::units::{ByteSize, HumanDuration};
+use crate::access::jwt::JwtKeys;
 use crate::cors::Mode;
 
 /// What a redacted value is replaced by.

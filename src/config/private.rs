@@ -72,13 +72,20 @@ pub(super) fn convert(
 ) -> (Option<SiteAccess>, Option<SignConfig>) {
     let sign = s.sign.take().map(|t| {
         if file_upstream {
-            c.at(&t, "[site.sign] needs an HTTP(S) upstream; a file: bucket is never signed");
+            c.at(
+                &t,
+                "[site.sign] needs an HTTP(S) upstream; a file: bucket is never signed",
+            );
         }
         sign_config(c, t.into_inner())
     });
     let jwt = s.jwt.take();
     let methods = s.allow_methods.take().map(|list| {
-        let names: Vec<&str> = list.get_ref().iter().map(|n| n.get_ref().as_str()).collect();
+        let names: Vec<&str> = list
+            .get_ref()
+            .iter()
+            .map(|n| n.get_ref().as_str())
+            .collect();
         match MethodSet::parse(names) {
             Ok(m) => Some(m),
             Err(e) => {
@@ -105,12 +112,13 @@ pub(super) fn convert(
     let kind = match (access.get_ref().as_str(), jwt) {
         ("jwt", Some(j)) => jwt_config(c, base_dir, j).map(AccessKind::Jwt),
         (other, Some(j)) => {
-            c.at(&j, format!("[site.jwt] is set but access is {other:?}, not \"jwt\""));
+            c.at(
+                &j,
+                format!("[site.jwt] is set but access is {other:?}, not \"jwt\""),
+            );
             None
         }
-        (other, None) => AccessKind::parse(other)
-            .map_err(|e| c.at(&access, e))
-            .ok(),
+        (other, None) => AccessKind::parse(other).map_err(|e| c.at(&access, e)).ok(),
     };
     if matches!(kind, Some(AccessKind::Presigned)) && sign.is_some() {
         c.at(
@@ -151,7 +159,10 @@ fn sign_config(c: &mut Collector<'_>, t: SignSection) -> Option<SignConfig> {
         }),
         (None, None) => {
             if let Some(tok) = &t.session_token {
-                c.at(tok, "sign.session_token needs access_key_id and secret_access_key");
+                c.at(
+                    tok,
+                    "sign.session_token needs access_key_id and secret_access_key",
+                );
             }
             None
         }
@@ -244,7 +255,9 @@ pub(super) fn one_site(
         };
     };
     if sign_region.is_some() && matches!(kind, AccessKind::Presigned) {
-        return Err("--access presigned forwards the client's own signature; drop --sign-region".into());
+        return Err(
+            "--access presigned forwards the client's own signature; drop --sign-region".into(),
+        );
     }
     if sign_region.is_some() && file_upstream {
         return Err("--sign-region needs an HTTP(S) upstream".into());

@@ -499,8 +499,10 @@ fn convert_cache(
     if let Some(b) = section.max_bytes {
         cfg.max_bytes = b.0;
     }
-    if let Some(b) = section.max_object_bytes {
-        cfg.max_object_bytes = b.0;
+    match section.max_object_bytes {
+        Some(b) => cfg.max_object_bytes = b.0,
+        // A small cache lowers the default per-object cap with it, as `--cache` does.
+        None => cfg.max_object_bytes = cfg.max_object_bytes.min(cfg.max_bytes),
     }
     if cfg.max_object_bytes > u64::from(u32::MAX) / 2 || cfg.max_object_bytes > cfg.max_bytes {
         c.out.push(Diagnostic::whole(

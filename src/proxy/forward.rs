@@ -10,8 +10,8 @@ use http::header;
 use super::private::Signer;
 use super::{headers, Backend, ConnInfo, Gateway};
 use crate::access::{AccessMode, AccessPolicy};
-use crate::upstream::sign;
 use crate::upstream::http::UpstreamError;
+use crate::upstream::sign;
 use crate::upstream::Body;
 
 /// Where a request goes: one site of one config snapshot, and who asked.

@@ -35,8 +35,8 @@ use tokio::time::Instant;
 
 use std::collections::HashMap;
 
-use crate::access::jwt::JwtVerifier;
 use crate::access as access_control;
+use crate::access::jwt::JwtVerifier;
 use crate::cache::{CacheStatus, ResponseCache};
 use crate::config::{Config, Site, UpstreamSpec};
 use crate::cors::{self, Actual, LocalAnswer, Mode, Resource};
@@ -121,7 +121,10 @@ impl Gateway {
         if missing.is_empty() {
             Ok(())
         } else {
-            Err(format!("no valid credentials yet for site(s) {}", missing.join(", ")))
+            Err(format!(
+                "no valid credentials yet for site(s) {}",
+                missing.join(", ")
+            ))
         }
     }
 
@@ -319,10 +322,8 @@ async fn pipeline(
         entry.record(|e| e.error = Some(format!("access denied ({})", d.kind.as_str())));
         let mut resp = plain(d.status, &d.reason);
         if d.status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer"),
-            );
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         decoration.apply(resp.headers_mut());
         return resp;

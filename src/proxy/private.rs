@@ -96,13 +96,16 @@ impl SitePrivate {
                 allow_listing: a.allow_listing,
             }),
         };
-        let signer = site.sign.as_ref().map(|SignConfig { region, chain }| Signer {
-            spec: SigningSpec {
-                region: region.clone(),
-            },
-            credentials: keyring.credentials(chain),
-            clock: keyring.clock.clone(),
-        });
+        let signer = site
+            .sign
+            .as_ref()
+            .map(|SignConfig { region, chain }| Signer {
+                spec: SigningSpec {
+                    region: region.clone(),
+                },
+                credentials: keyring.credentials(chain),
+                clock: keyring.clock.clone(),
+            });
         Ok(SitePrivate { access, signer })
     }
 }

@@ -26,8 +26,8 @@ use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
-    SigningSettings, UriPathNormalizationMode,
+    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode,
 };
 use aws_sigv4::sign::v4;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -228,7 +228,8 @@ pub fn sign_request(
         let mut v = HeaderValue::from_str(value).map_err(|e| SignError::Failed(e.to_string()))?;
         v.set_sensitive(true);
         parts.headers.insert(
-            HeaderName::from_bytes(name.as_bytes()).map_err(|e| SignError::Failed(e.to_string()))?,
+            HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| SignError::Failed(e.to_string()))?,
             v,
         );
     }

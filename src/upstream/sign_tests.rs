@@ -101,7 +101,10 @@ fn query_auth_is_stripped_and_the_rest_kept_byte_for_byte() {
         ("X-Amz-Security-Token=t&x=1", "x=1"),
         ("X%2DAmz%2DSignature=abc&x=1", "x=1"),
         ("AWSAccessKeyId=k&Signature=s&Expires=1", ""),
-        ("x-amz-signature=lowercase-is-not-auth", "x-amz-signature=lowercase-is-not-auth"),
+        (
+            "x-amz-signature=lowercase-is-not-auth",
+            "x-amz-signature=lowercase-is-not-auth",
+        ),
     ];
     for (q, want) in cases {
         assert_eq!(strip_query_auth(q), want, "query {q:?}");
@@ -196,5 +199,8 @@ fn unsigned_trailer_uploads_keep_their_framing_headers() {
     );
     assert_eq!(p.headers["content-encoding"], "aws-chunked");
     let auth = p.headers["authorization"].to_str().unwrap();
-    assert!(auth.contains("x-amz-decoded-content-length;x-amz-trailer"), "{auth}");
+    assert!(
+        auth.contains("x-amz-decoded-content-length;x-amz-trailer"),
+        "{auth}"
+    );
 }
