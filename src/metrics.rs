@@ -37,6 +37,7 @@ pub const CACHE_ENTRIES: &str = "corsgate_cache_entries";
 pub const CACHE_EVICTIONS: &str = "corsgate_cache_evictions_total";
 pub const UPSTREAM_DURATION: &str = "corsgate_upstream_duration_seconds";
 pub const UPSTREAM_ERRORS: &str = "corsgate_upstream_errors_total";
+pub const ACCESS_DENIED: &str = "corsgate_access_denied_total";
 pub const OPEN_CONNECTIONS: &str = "corsgate_open_connections";
 pub const CONFIG_RELOADS: &str = "corsgate_config_reloads_total";
 pub const CONFIG_INFO: &str = "corsgate_config_info";
@@ -69,6 +70,8 @@ pub struct RequestRecord<'a> {
     pub upstream_latency: Option<Duration>,
     /// [`crate::upstream::http::UpstreamError::kind`] of a failed forward.
     pub upstream_error: Option<&'static str>,
+    /// [`crate::access::DenyKind::as_str`] of a request access control refused.
+    pub access_denied: Option<&'static str>,
 }
 
 /// The registry of one gateway and the handles recorded outside requests.
@@ -102,6 +105,8 @@ struct SiteHandles {
     cache: RwLock<HashMap<&'static str, Counter>>,
     /// error kind
     errors: RwLock<HashMap<&'static str, Counter>>,
+    /// deny kind
+    denied: RwLock<HashMap<&'static str, Counter>>,
     latency: RwLock<Option<Histogram>>,
 }
 
@@ -223,6 +228,12 @@ impl Metrics {
             let status = cache_label(status);
             cached(&h.cache, status, || {
                 self.counter(CACHE_REQUESTS, labels(vec![Label::new("status", status)]))
+            })
+            .increment(1);
+        }
+        if let Some(kind) = r.access_denied {
+            cached(&h.denied, kind, || {
+                self.counter(ACCESS_DENIED, labels(vec![Label::new("kind", kind)]))
             })
             .increment(1);
         }
@@ -417,6 +428,11 @@ fn describe(r: &PrometheusRecorder) {
         "Forwards that got no upstream response, by site and kind.",
     );
     c(
+        ACCESS_DENIED,
+        None,
+        "Requests refused by a private site's access control, by site and kind (no-token, expired, method, operation, header, ...).",
+    );
+    c(
         CONFIG_RELOADS,
         None,
         "Config reloads, by result (ok, failed).",
@@ -514,5 +530,26 @@ mod tests {
             text.contains(r#"corsgate_config_reloads_total{result="failed"} 0"#),
             "{text}"
         );
+    }
+
+    #[tokio::test]
+    async fn access_denials_are_counted_by_kind() {
+        let m = Metrics::new();
+        for kind in ["method", "method", "no-token"] {
+            m.record_request(&RequestRecord {
+                site: Some("private"),
+                method: "PUT",
+                status: 403,
+                access_denied: Some(kind),
+                ..RequestRecord::default()
+            });
+        }
+        let text = m.render(None).await;
+        for line in [
+            r#"corsgate_access_denied_total{site="private",kind="method"} 2"#,
+            r#"corsgate_access_denied_total{site="private",kind="no-token"} 1"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
     }
 }

@@ -84,6 +84,7 @@ pub struct Entry {
     pub outcome: Option<crate::cors::Outcome>,
     pub upstream_latency: Option<std::time::Duration>,
     pub upstream_error: Option<&'static str>,
+    pub access_denied: Option<&'static str>,
 }
 
 impl Entry {

@@ -320,6 +320,7 @@ async fn pipeline(
     if let Some(d) = denied {
         tracing::info!(site = %site.name, kind = d.kind.as_str(), "access denied: {}", d.reason);
         entry.record(|e| e.error = Some(format!("access denied ({})", d.kind.as_str())));
+        entry.access_denied = Some(d.kind.as_str());
         let mut resp = plain(d.status, &d.reason);
         if d.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
@@ -394,6 +395,7 @@ fn record_metrics(shared: &Shared, gw: &Gateway, entry: &Entry) {
             cache: entry.cache,
             upstream_latency: entry.upstream_latency,
             upstream_error: entry.upstream_error,
+            access_denied: entry.access_denied,
         });
 }
 
