@@ -579,3 +579,48 @@ async fn a_cache_hit_never_skips_access_control() {
     assert_eq!(wrong_claim.status, 403, "{}", wrong_claim.head);
     assert_eq!(wrong_claim.header("x-cache"), None);
 }
+
+/// The documented example stays valid and means what its comments say.
+#[test]
+fn the_example_private_config_loads() {
+    use corsgate::config::private::AccessKind;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/private-bucket.toml");
+    let cfg = corsgate::config::load(std::path::Path::new(path)).unwrap_or_else(|e| panic!("{e}"));
+    let summary: Vec<(&str, &str, Option<&str>, String)> = cfg
+        .sites
+        .iter()
+        .map(|s| {
+            let a = s
+                .access
+                .as_ref()
+                .expect("every example site declares access");
+            (
+                s.name.as_str(),
+                a.kind.name(),
+                s.sign.as_ref().map(|k| k.region.as_str()),
+                a.methods.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "assets",
+                "public",
+                Some("eu-west-1"),
+                "GET, HEAD".to_owned()
+            ),
+            (
+                "uploads",
+                "jwt",
+                Some("eu-west-1"),
+                "GET, HEAD, PUT, POST, DELETE".to_owned()
+            ),
+            ("shared-links", "presigned", None, "GET, HEAD".to_owned()),
+        ]
+    );
+    assert!(
+        matches!(&cfg.sites[1].access.as_ref().unwrap().kind, AccessKind::Jwt(j) if j.audience == "files")
+    );
+}
