@@ -144,7 +144,8 @@ async fn read_only_sites_never_sign_a_write_or_a_bucket_operation() {
               [site.sign]\nregion = \"us-east-1\"\n";
     let (gw, _d) = gateway(&config(&s3, ro), creds_env()).await;
     std::fs::write(s3.object_path("a.txt"), b"a").unwrap();
-    let refused: [(&str, &str, &[(&str, &str)]); 10] = [
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+    let refused: [Case; 10] = [
         ("PUT", "/b.txt", &[]),
         ("DELETE", "/a.txt", &[]),
         ("POST", "/b.txt?uploads", &[]),

@@ -15,6 +15,9 @@ async fn get_through_gateway_reaches_s3s_fs() {
         writable: false,
         cache_bytes: None,
         admin: None,
+        sign_region: None,
+        access: None,
+        allow_methods: None,
     })
     .unwrap();
     let gw = Gateway::start(cfg).await;
