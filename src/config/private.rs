@@ -266,12 +266,13 @@ pub(super) fn one_site(
         Some(m) => MethodSet::parse(m.iter().map(String::as_str))?,
         None => MethodSet::READ_ONLY,
     };
-    let sign = sign_region
-        .filter(|r| !r.trim().is_empty())
-        .map(|region| SignConfig {
-            region,
-            chain: ChainConfig::default(),
-        });
+    if sign_region.as_deref().is_some_and(|r| r.trim().is_empty()) {
+        return Err("--sign-region must name a region, e.g. eu-west-1".into());
+    }
+    let sign = sign_region.map(|region| SignConfig {
+        region,
+        chain: ChainConfig::default(),
+    });
     Ok((
         Some(SiteAccess {
             kind,

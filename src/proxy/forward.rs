@@ -2,10 +2,9 @@
 //! cache's fill task, which is why it takes owned pieces (`Arc<Gateway>`) it can move.
 use std::sync::Arc;
 
+use http::header;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, Uri, Version};
-
-use http::header;
 
 use super::private::Signer;
 use super::{headers, Backend, ConnInfo, Gateway};

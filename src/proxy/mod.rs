@@ -22,6 +22,7 @@ pub mod path;
 pub mod private;
 pub mod route;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -32,8 +33,6 @@ use http::uri::{Authority, Scheme};
 use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use tokio::time::Instant;
-
-use std::collections::HashMap;
 
 use crate::access as access_control;
 use crate::access::jwt::JwtVerifier;
