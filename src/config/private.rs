@@ -210,6 +210,9 @@ fn jwt_config(c: &mut Collector<'_>, base_dir: &Path, t: Spanned<JwtSection>) ->
         }
         sources.push(Some(JwtKeys::JwksUrl(v.into_inner())));
     }
+    // Every problem is reported before the table is refused, not just the first.
+    let issuer = nonempty(c, t.issuer, "jwt.issuer");
+    let audience = nonempty(c, t.audience, "jwt.audience");
     if sources.len() != 1 {
         c.at_offset(
             span_of.start,
@@ -227,8 +230,8 @@ fn jwt_config(c: &mut Collector<'_>, base_dir: &Path, t: Spanned<JwtSection>) ->
     }
     Some(JwtConfig {
         keys,
-        issuer: nonempty(c, t.issuer, "jwt.issuer")?,
-        audience: nonempty(c, t.audience, "jwt.audience")?,
+        issuer: issuer?,
+        audience: audience?,
         leeway: t.leeway.map_or(DEFAULT_LEEWAY, |d| d.0),
         refresh: t.jwks_refresh.map_or(DEFAULT_JWKS_REFRESH, |d| d.0),
     })
