@@ -6,6 +6,7 @@ mod common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::presign::presign;
 use common::wire::{send, RawResponse};
 use common::{Gateway, S3Server};
 use corsgate::credentials::Env;
@@ -233,52 +234,6 @@ async fn no_credentials_means_503_and_not_ready() {
     std::fs::write(s3.object_path("a.txt"), b"a").unwrap();
     let r = req(&gw, "GET", "/a.txt", &[], b"").await;
     assert_eq!(r.status, 503, "{}", r.text());
-}
-
-/// A SigV4 presigned URL for the bucket itself, made with aws-sigv4's query signing
-/// (the same construction as every SDK's presigner).
-fn presign(s3: &S3Server, method: &str, key: &str, expires: Duration) -> String {
-    use aws_sigv4::http_request::{
-        sign, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation,
-        SigningSettings, UriPathNormalizationMode,
-    };
-    let url = format!("{}/{key}", s3.bucket_url());
-    let host = s3.addr.to_string();
-    let mut settings = SigningSettings::default();
-    settings.signature_location = SignatureLocation::QueryParams;
-    settings.expires_in = Some(expires);
-    settings.percent_encoding_mode = PercentEncodingMode::Single;
-    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-    let identity =
-        aws_credential_types::Credentials::new(KEY_ID, SECRET, None, None, "test").into();
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("s3")
-        .time(SystemTime::now())
-        .settings(settings)
-        .build()
-        .unwrap()
-        .into();
-    let signable = SignableRequest::new(
-        method,
-        url.as_str(),
-        [("host", host.as_str())].into_iter(),
-        SignableBody::UnsignedPayload,
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    let query: Vec<String> = instructions
-        .params()
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{k}={}",
-                percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
-            )
-        })
-        .collect();
-    format!("/{key}?{}", query.join("&"))
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::presign::presign;
 use common::wire::{send, RawResponse};
 use common::S3Server;
 
@@ -263,46 +264,6 @@ async fn not_ready_without_credentials_ready_with_them() {
     assert_body(&get(gw.addr, "gw.test", "/a.txt", &[]).await, 200, "aaa");
 }
 
-/// A presigned GET for the bucket itself, as tests/private.rs builds it (aws-sigv4).
-fn presign(s3: &S3Server, key: &str) -> String {
-    use aws_sigv4::http_request::{
-        sign, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
-    };
-    let url = format!("{}/{key}", s3.bucket_url());
-    let host = s3.addr.to_string();
-    let mut settings = SigningSettings::default();
-    settings.signature_location = SignatureLocation::QueryParams;
-    settings.expires_in = Some(Duration::from_secs(300));
-    let identity =
-        aws_credential_types::Credentials::new(KEY_ID, SECRET, None, None, "test").into();
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("s3")
-        .time(SystemTime::now())
-        .settings(settings)
-        .build()
-        .unwrap()
-        .into();
-    let signable = SignableRequest::new(
-        "GET",
-        url.as_str(),
-        [("host", host.as_str())].into_iter(),
-        SignableBody::UnsignedPayload,
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    let query: Vec<String> = instructions
-        .params()
-        .iter()
-        .map(|(k, v)| {
-            let v = percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC);
-            format!("{k}={v}")
-        })
-        .collect();
-    format!("/{key}?{}", query.join("&"))
-}
-
 fn jwt(secret: &str) -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -375,7 +336,7 @@ async fn secrets_never_reach_the_logs() {
     )
     .await;
     assert_eq!(r.status, 401, "{}", r.text());
-    let target = presign(&s3, "presigned.txt");
+    let target = presign(&s3, "GET", "presigned.txt", Duration::from_secs(300));
     let sig = target.split("X-Amz-Signature=").nth(1).unwrap();
     let sig = sig.split('&').next().unwrap();
     assert_eq!(sig.len(), 64, "{target}");

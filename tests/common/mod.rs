@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod ops;
+pub mod presign;
 pub mod standin;
 pub mod wire;
 
@@ -163,7 +164,7 @@ impl Drop for S3Server {
 /// The gateway running in process on a free loopback port; stopped on drop.
 pub struct Gateway {
     pub addr: SocketAddr,
-    /// The response cache, when the config has one (set by [`Gateway::start_with_clock`]).
+    /// The response cache, when the config has one.
     pub cache: Option<corsgate::cache::ResponseCache>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -173,18 +174,7 @@ impl Gateway {
     /// Binds `config` (its `listen` replaced by 127.0.0.1:0) and serves it.
     pub async fn start(mut config: Config) -> Gateway {
         config.listen = "127.0.0.1:0".parse().unwrap();
-        let app = App::bind(config).await.expect("bind gateway");
-        let addr = app.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(app.run(async {
-            let _ = rx.await;
-        }));
-        Gateway {
-            addr,
-            cache: None,
-            stop: Some(tx),
-            task: Some(task),
-        }
+        Gateway::serve(App::bind(config).await.expect("bind gateway"))
     }
 
     /// As [`Gateway::start`], with the clock the cache judges freshness by; keeps the
@@ -197,18 +187,7 @@ impl Gateway {
         let app = App::bind_with_clock(config, clock)
             .await
             .expect("bind gateway");
-        let addr = app.local_addr().unwrap();
-        let cache = app.cache();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(app.run(async {
-            let _ = rx.await;
-        }));
-        Gateway {
-            addr,
-            cache,
-            stop: Some(tx),
-            task: Some(task),
-        }
+        Gateway::serve(app)
     }
 
     /// As [`Gateway::start`], with the environment the credential chain reads (so a
@@ -218,14 +197,19 @@ impl Gateway {
         let app = App::bind_with(config, Arc::new(corsgate::clock::SystemClock), env)
             .await
             .expect("bind gateway");
+        Gateway::serve(app)
+    }
+
+    fn serve(app: App) -> Gateway {
         let addr = app.local_addr().unwrap();
+        let cache = app.cache();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(app.run(async {
             let _ = rx.await;
         }));
         Gateway {
             addr,
-            cache: None,
+            cache,
             stop: Some(tx),
             task: Some(task),
         }
