@@ -387,6 +387,21 @@ async fn jwt_sites_check_the_token_before_signing() {
         assert!(!r.text().contains(auth.trim_start_matches("Bearer ")) || auth.is_empty());
     }
     assert_eq!(stored(&s3, "users/42/a.txt").as_deref(), Some(&b"mine"[..]));
+    // RFC 6750 §3: a 401 says how to authenticate.
+    let r = req(&gw, "GET", "/users/42/a.txt", &[], b"").await;
+    assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    let r = req(
+        &gw,
+        "GET",
+        "/users/42/a.txt",
+        &[("authorization", "Bearer x.y.z")],
+        b"",
+    )
+    .await;
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("Bearer error=\"invalid_token\"")
+    );
 
     // Preflights pass without any token.
     let r = req(

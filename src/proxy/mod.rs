@@ -321,9 +321,9 @@ async fn pipeline(
         entry.record(|e| e.error = Some(format!("access denied ({})", d.kind.as_str())));
         entry.access_denied = Some(d.kind.as_str());
         let mut resp = plain(d.status, &d.reason);
-        if d.status == StatusCode::UNAUTHORIZED {
+        if let Some(challenge) = d.www_authenticate() {
             resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                .insert(header::WWW_AUTHENTICATE, challenge);
         }
         decoration.apply(resp.headers_mut());
         return resp;
