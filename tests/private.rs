@@ -122,6 +122,7 @@ async fn awkward_keys_round_trip() {
         ("/tilde~dash-under_dot.txt", "tilde~dash-under_dot.txt"),
         ("/nested/deeper/key.txt", "nested/deeper/key.txt"),
         ("/percent%25sign.txt", "percent%sign.txt"),
+        ("/runs//of///slashes.txt", "runs//of///slashes.txt"),
     ];
     for (i, (target, key)) in cases.iter().enumerate() {
         let body = format!("object {i}");
