@@ -1257,11 +1257,13 @@ async fn put_during_an_inflight_fill_is_not_undone_by_it() {
             return Reply::Raw(reply(&c, "200 OK", &["ETag: \"new\""], b""));
         }
         if gets.fetch_add(1, Ordering::SeqCst) == 0 {
-            // The old object, slowly: ~1 s.
+            // The old object, slowly: ~1 s. The stand-in closes the connection after a
+            // trickle, so it says so (RFC 9112 §9.6); otherwise the next fill could take
+            // the closing connection from the pool and fail (a stale keep-alive race).
             Reply::Trickle {
-                head:
-                    b"HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nContent-Length: 2000\r\n\r\n"
-                        .to_vec(),
+                head: b"HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nContent-Length: 2000\r\n\
+                        Connection: close\r\n\r\n"
+                    .to_vec(),
                 chunk: 100,
                 interval: Duration::from_millis(50),
                 max_chunks: 20,
