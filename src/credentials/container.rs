@@ -5,12 +5,10 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Uri};
-use http_body_util::Full;
 
 use super::error::{server_text, CredentialsError};
-use super::http::{url_for_logs, HttpClient};
+use super::http::{bodiless, url_for_logs, HttpClient};
 use super::imds::parse_json_credentials;
 use super::{Credentials, Env};
 
@@ -83,12 +81,7 @@ impl Container {
             })?;
             req = req.header(header::AUTHORIZATION, value);
         }
-        let req = req
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| CredentialsError::Config {
-                provider: PROVIDER,
-                problem: format!("cannot build the request: {e}"),
-            })?;
+        let req = bodiless(PROVIDER, req)?;
         let reply = http.send(PROVIDER, req).await?;
         if !reply.status.is_success() {
             return Err(CredentialsError::Status {

@@ -20,6 +20,19 @@ pub(crate) const TOTAL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Credential replies are well under 4 KiB; anything this big is not one.
 const MAX_REPLY: usize = 64 * 1024;
 
+/// Finishes a bodiless request (the container endpoint's GET, IMDS's calls).
+pub(crate) fn bodiless(
+    provider: &'static str,
+    builder: http::request::Builder,
+) -> Result<Request<Full<Bytes>>, CredentialsError> {
+    builder
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| CredentialsError::Config {
+            provider,
+            problem: format!("cannot build the request: {e}"),
+        })
+}
+
 pub(crate) struct Reply {
     pub status: StatusCode,
     pub body: Bytes,

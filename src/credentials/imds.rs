@@ -6,10 +6,9 @@
 //! container endpoint shares.
 use bytes::Bytes;
 use http::{Method, Request, Uri};
-use http_body_util::Full;
 
 use super::error::{server_text, CredentialsError};
-use super::http::{url_for_logs, HttpClient, Reply};
+use super::http::{bodiless, url_for_logs, HttpClient, Reply};
 use super::time::parse_rfc3339;
 use super::{Credentials, Env};
 
@@ -93,15 +92,13 @@ impl Imds {
             provider: PROVIDER,
             problem: format!("AWS_EC2_METADATA_SERVICE_ENDPOINT is not a URL: {e}"),
         })?;
-        let req = Request::builder()
-            .method(method)
-            .uri(uri.clone())
-            .header(header, value)
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| CredentialsError::Config {
-                provider: PROVIDER,
-                problem: format!("cannot build the request: {e}"),
-            })?;
+        let req = bodiless(
+            PROVIDER,
+            Request::builder()
+                .method(method)
+                .uri(uri.clone())
+                .header(header, value),
+        )?;
         let reply = http.send(PROVIDER, req).await?;
         if !reply.status.is_success() {
             let detail = match reply.status.as_u16() {
