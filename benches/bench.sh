@@ -2,9 +2,10 @@
 # corsgate vs nginx doing the same job, on loopback, with wrk.
 #
 #   benches/bench.sh [--duration 10s] [--connections 64] [--rounds 3] [--threads 1]
-#                    [--scenarios preflight,get-1k,get-1m,cached-1k,cached-1m]
+#                    [--scenarios preflight,get-1k,get-1m,cached-1k,cached-1m] [--pin]
 #   benches/bench.sh --duration 2s --rounds 1          # quick sanity run
 #   benches/bench.sh --scenarios cached-1k,cached-1m   # only the cache scenarios
+#   benches/bench.sh --pin    # servers under test on CPU 0, wrk on CPU 1 (less noise)
 #
 # Topology (everything on 127.0.0.1, free ports picked at start):
 #
@@ -25,8 +26,11 @@
 # the median req/s and median p50 latency of each, and the ratio corsgate/nginx.
 #
 # Caveat: wrk shares the machine with the server under test (and, for GETs, with the
-# upstream), so absolute numbers are machine-bound; the ratio is what matters. With
-# only 2 cores, CPU pinning would not isolate anything, so none is done.
+# upstream), so absolute numbers are machine-bound; the ratio is what matters. By
+# default nothing is pinned. With --pin, both servers under test (corsgate's two
+# instances and the nginx baseline, workers included) run on CPU 0 and wrk on CPU 1,
+# so neither ever shares a core with the load generator; the upstream stays unpinned.
+# It makes round-to-round numbers steadier on a 2-core machine; it favours neither side.
 #
 # Needs: cargo, curl, python3 (free ports), nginx and wrk (installed via apt if absent).
 # Writes only to a temp dir, removed on exit; all processes it starts are stopped.
@@ -37,11 +41,12 @@ duration=10s
 connections=64
 rounds=3
 threads=1
+pin=0
 all_scenarios=(preflight get-1k get-1m cached-1k cached-1m)
 scenario_list=$(IFS=,; echo "${all_scenarios[*]}")
 
 usage() {
-    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 while [[ $# -gt 0 ]]; do
@@ -51,6 +56,7 @@ while [[ $# -gt 0 ]]; do
         --rounds) rounds=${2:?--rounds needs a value}; shift 2 ;;
         --threads) threads=${2:?--threads needs a value}; shift 2 ;;
         --scenarios) scenario_list=${2:?--scenarios needs a value}; shift 2 ;;
+        --pin) pin=1; shift ;;
         -h | --help) usage; exit 0 ;;
         *) echo "bench.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -95,12 +101,21 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM   # runs the EXIT trap
 
+# --pin: what runs the servers under test, and what runs wrk.
+server_cpu=()
+load_cpu=()
+if ((pin)); then
+    (($(nproc) >= 2)) || die "--pin needs at least 2 CPUs"
+    server_cpu=(taskset -c 0)
+    load_cpu=(taskset -c 1)
+fi
+
 # ---------------------------------------------------------------- tools
 if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
     log "installing nginx and wrk"
     apt-get update && apt-get install -y nginx wrk
 fi
-for tool in cargo curl python3 nginx wrk; do
+for tool in cargo curl python3 nginx wrk taskset; do
     command -v "$tool" >/dev/null || die "$tool not found"
 done
 
@@ -174,13 +189,15 @@ wait_http() { # name port pid logfile
     die "$1 did not start listening on 127.0.0.1:$2"
 }
 
-start_nginx() { # name template dir port
-    render "$2" "$3/nginx.conf" "$3" "$4"
-    nginx -t -q -p "$3" -e "$3/error.log" -c "$3/nginx.conf" ||
-        { cat "$3/error.log" >&2 || true; die "$1: nginx config test failed"; }
-    nginx -p "$3" -e "$3/error.log" -c "$3/nginx.conf" 2>>"$3/error.log" &
+start_nginx() { # name template dir port [command prefix...]
+    local name=$1 template=$2 dir=$3 port=$4
+    shift 4
+    render "$template" "$dir/nginx.conf" "$dir" "$port"
+    nginx -t -q -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" ||
+        { cat "$dir/error.log" >&2 || true; die "$name: nginx config test failed"; }
+    "$@" nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" 2>>"$dir/error.log" &
     pids+=("$!")
-    wait_http "$1" "$4" "$!" "$3/error.log"
+    wait_http "$name" "$port" "$!" "$dir/error.log"
 }
 
 # ---------------------------------------------------------------- servers
@@ -188,7 +205,7 @@ log "starting upstream nginx on 127.0.0.1:$up_port"
 start_nginx upstream "$script_dir/nginx-upstream.conf.in" "$tmp/upstream" "$up_port"
 
 log "starting corsgate on 127.0.0.1:$cg_port (--workers 1 --access-log off)"
-"$corsgate" serve --listen "127.0.0.1:$cg_port" --upstream "http://127.0.0.1:$up_port" \
+${server_cpu[@]+"${server_cpu[@]}"} "$corsgate" serve --listen "127.0.0.1:$cg_port" --upstream "http://127.0.0.1:$up_port" \
     --cors-rules "$tmp/cors.json" --workers 1 --access-log off \
     >"$tmp/corsgate.log" 2>&1 &
 cg_pid=$!
@@ -198,7 +215,7 @@ wait_http corsgate "$cg_port" "$cg_pid" "$tmp/corsgate.log"
 cgc_pid=""
 if ((want_cache)); then
     log "starting caching corsgate on 127.0.0.1:$cgc_port (--cache 256MiB --workers 1 --access-log off)"
-    "$corsgate" serve --listen "127.0.0.1:$cgc_port" --upstream "http://127.0.0.1:$up_port" \
+    ${server_cpu[@]+"${server_cpu[@]}"} "$corsgate" serve --listen "127.0.0.1:$cgc_port" --upstream "http://127.0.0.1:$up_port" \
         --cors-rules "$tmp/cors.json" --cache 256MiB --workers 1 --access-log off \
         >"$tmp/corsgate-cache.log" 2>&1 &
     cgc_pid=$!
@@ -207,7 +224,8 @@ if ((want_cache)); then
 fi
 
 log "starting baseline nginx on 127.0.0.1:$ng_port"
-start_nginx nginx "$script_dir/nginx-baseline.conf.in" "$tmp/baseline" "$ng_port"
+start_nginx nginx "$script_dir/nginx-baseline.conf.in" "$tmp/baseline" "$ng_port" \
+    ${server_cpu[@]+"${server_cpu[@]}"}
 
 # ---------------------------------------------------------------- correctness
 # A benchmark must never measure error responses: check both targets first.
@@ -298,7 +316,7 @@ run_wrk() { # port scenario
         cached-1m) url="http://127.0.0.1:$1/cached/obj-1m.bin"; script="$tmp/get.lua" ;;
         *) die "unknown scenario $2" ;;
     esac
-    out=$(wrk -t"$threads" -c"$connections" -d"${3:-$duration}" --latency -s "$script" "$url")
+    out=$(${load_cpu[@]+"${load_cpu[@]}"} wrk -t"$threads" -c"$connections" -d"${3:-$duration}" --latency -s "$script" "$url")
     printf '%s\n' "$out" >>"$tmp/wrk.log"
     # Latency lines look like "     50%  512.00us" (units us, ms or s) -> ms.
     awk '
@@ -397,6 +415,7 @@ fi
     echo
     echo "corsgate vs nginx — wrk -t$threads -c$connections -d$duration, $rounds round(s), medians"
     echo "corsgate --workers 1 --access-log off; nginx worker_processes 1, access_log off; $(nproc) CPU(s) shared with wrk and the upstream"
+    if ((pin)); then echo "pinned: servers under test on CPU 0, wrk on CPU 1, upstream unpinned"; fi
     echo "corsgate after the runs: $cg_threads OS thread(s), $cg_log_lines log line(s)"
     for line in ${cache_lines[@]+"${cache_lines[@]}"}; do echo "$line"; done
     echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine adds noise)"

@@ -14,6 +14,11 @@ use corsgate::config::{self, Config, LogFormat, OneSite};
 use corsgate::cors::Mode;
 use corsgate::reload::Overrides;
 
+/// mimalloc rather than glibc malloc: a cache hit allocates and frees a dozen small
+/// buffers, and glibc's free path was a tenth of the hit's userland time.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EXAMPLES: &str = "\
 Examples:
   corsgate                                   serve config/corsgate.toml (the demo)

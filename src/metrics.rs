@@ -14,7 +14,7 @@
 //! bound.
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use metrics::{
@@ -87,44 +87,46 @@ pub struct Metrics {
     /// few small fields instead of building and hashing a registry key with its label
     /// strings (the hot path's largest cost after HTTP itself). Cleared on reload, since
     /// rule IDs in labels may change.
-    handles: RwLock<HashMap<String, Arc<SiteHandles>>>,
+    handles: Handles<String, Arc<SiteHandles>>,
 }
 
 /// (kind, outcome, reason, rule index) of a CORS decision.
 type DecisionKey = (&'static str, &'static str, &'static str, Option<usize>);
 
+/// The maps below hold only label values from the config or from fixed sets (never
+/// client bytes), so a fast unkeyed hash is safe; SipHash was a visible part of a
+/// cache hit's cost.
+type Handles<K, H> = RwLock<HashMap<K, H, foldhash::fast::FixedState>>;
+
 /// One site's request handles, keyed by the fixed-set label values.
 #[derive(Default)]
 struct SiteHandles {
     /// (method class, status)
-    requests: RwLock<HashMap<(&'static str, u16), Counter>>,
+    requests: Handles<(&'static str, u16), Counter>,
     /// status
-    preflights: RwLock<HashMap<u16, Counter>>,
-    decisions: RwLock<HashMap<DecisionKey, Counter>>,
-    /// cache status
-    cache: RwLock<HashMap<&'static str, Counter>>,
+    preflights: Handles<u16, Counter>,
+    decisions: Handles<DecisionKey, Counter>,
+    /// By [`CacheStatus`] index.
+    cache: [OnceLock<Counter>; 4],
     /// error kind
-    errors: RwLock<HashMap<&'static str, Counter>>,
+    errors: Handles<&'static str, Counter>,
     /// deny kind
-    denied: RwLock<HashMap<&'static str, Counter>>,
-    latency: RwLock<Option<Histogram>>,
+    denied: Handles<&'static str, Counter>,
+    latency: OnceLock<Histogram>,
 }
 
-/// The handle for `key`, registering it with `make` the first time.
-fn cached<K: Hash + Eq, H: Clone>(
-    map: &RwLock<HashMap<K, H>>,
-    key: K,
-    make: impl FnOnce() -> H,
-) -> H {
-    if let Some(h) = map.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
-        return h.clone();
+/// Increments the counter for `key`, registering it with `make` the first time.
+fn bump<K: Hash + Eq>(map: &Handles<K, Counter>, key: K, make: impl FnOnce() -> Counter) {
+    if let Some(c) = map.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        c.increment(1);
+        return;
     }
-    let h = make();
+    let made = make();
     map.write()
         .unwrap_or_else(|p| p.into_inner())
         .entry(key)
-        .or_insert(h)
-        .clone()
+        .or_insert(made)
+        .increment(1);
 }
 
 impl Default for Metrics {
@@ -157,7 +159,7 @@ impl Metrics {
             reloads_ok,
             reloads_failed,
             config_hash: Mutex::new(None),
-            handles: RwLock::new(HashMap::new()),
+            handles: RwLock::default(),
         }
     }
 
@@ -193,24 +195,22 @@ impl Metrics {
             l.extend(extra);
             l
         };
-        cached(&h.requests, (class, r.status), || {
+        bump(&h.requests, (class, r.status), || {
             let status = Label::new("status", r.status.to_string());
             self.counter(REQUESTS, labels(vec![Label::new("method", class), status]))
-        })
-        .increment(1);
+        });
         if r.preflight {
-            cached(&h.preflights, r.status, || {
+            bump(&h.preflights, r.status, || {
                 self.counter(
                     PREFLIGHTS,
                     labels(vec![Label::new("status", r.status.to_string())]),
                 )
-            })
-            .increment(1);
+            });
         }
         if let Some(outcome) = r.cors {
             let kind = if r.preflight { "preflight" } else { "actual" };
             let (name, reason, rule) = outcome_key(outcome);
-            cached(&h.decisions, (kind, name, reason, rule), || {
+            bump(&h.decisions, (kind, name, reason, rule), || {
                 let (_, _, rule) = outcome_labels(outcome, r.policy);
                 self.counter(
                     CORS_DECISIONS,
@@ -221,38 +221,32 @@ impl Metrics {
                         Label::new("rule", rule),
                     ]),
                 )
-            })
-            .increment(1);
+            });
         }
         if let Some(status) = r.cache {
-            let status = cache_label(status);
-            cached(&h.cache, status, || {
-                self.counter(CACHE_REQUESTS, labels(vec![Label::new("status", status)]))
-            })
-            .increment(1);
+            let (slot, status) = (cache_index(status), cache_label(status));
+            h.cache[slot]
+                .get_or_init(|| {
+                    self.counter(CACHE_REQUESTS, labels(vec![Label::new("status", status)]))
+                })
+                .increment(1);
         }
         if let Some(kind) = r.access_denied {
-            cached(&h.denied, kind, || {
+            bump(&h.denied, kind, || {
                 self.counter(ACCESS_DENIED, labels(vec![Label::new("kind", kind)]))
-            })
-            .increment(1);
+            });
         }
         if let Some(kind) = r.upstream_error {
-            cached(&h.errors, kind, || {
+            bump(&h.errors, kind, || {
                 self.counter(UPSTREAM_ERRORS, labels(vec![Label::new("kind", kind)]))
-            })
-            .increment(1);
+            });
         } else if let Some(latency) = r.upstream_latency {
-            let histogram = {
-                let read = h.latency.read().unwrap_or_else(|p| p.into_inner()).clone();
-                read.unwrap_or_else(|| {
+            h.latency
+                .get_or_init(|| {
                     let key = Key::from_parts(UPSTREAM_DURATION, labels(Vec::new()));
-                    let made = self.recorder.register_histogram(&key, &META);
-                    *h.latency.write().unwrap_or_else(|p| p.into_inner()) = Some(made.clone());
-                    made
+                    self.recorder.register_histogram(&key, &META)
                 })
-            };
-            histogram.record(latency.as_secs_f64());
+                .record(latency.as_secs_f64());
         }
     }
 
@@ -350,6 +344,16 @@ fn cache_label(s: CacheStatus) -> &'static str {
         CacheStatus::Miss => "miss",
         CacheStatus::Revalidated => "revalidated",
         CacheStatus::Bypass => "bypass",
+    }
+}
+
+/// The slot of a status in `SiteHandles::cache`.
+fn cache_index(s: CacheStatus) -> usize {
+    match s {
+        CacheStatus::Hit => 0,
+        CacheStatus::Miss => 1,
+        CacheStatus::Revalidated => 2,
+        CacheStatus::Bypass => 3,
     }
 }
 

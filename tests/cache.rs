@@ -165,6 +165,45 @@ async fn upstream_vary_accept_encoding_splits_entries() {
     assert_eq!(rig.cache().entry_count().await, 2);
 }
 
+/// An object first stored without Vary, then refetched with `Vary: Accept-Encoding`:
+/// the old entry must not shadow the variants (a response without Vary is stored under
+/// the bare primary key, which lookups try first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_that_starts_to_vary_is_served_per_variant() {
+    let clock = ManualClock::new();
+    let c = clock.clone();
+    let up = StandIn::start(move |i, rec| {
+        Reply::Raw(if i == 0 {
+            ok_at(&c, "plain", &[MAX_AGE_60])
+        } else {
+            let body = format!("body-{}", rec.header("accept-encoding").unwrap_or_default());
+            ok_at(&c, &body, &[MAX_AGE_60, "Vary: Accept-Encoding"])
+        })
+    });
+    let rig = Rig::start(up, clock.clone(), "").await;
+    let gz = [("Accept-Encoding", "gzip")];
+    let br = [("Accept-Encoding", "br")];
+    let varied = || cors(&[("vary", "Accept-Encoding, Origin")]);
+
+    expect(&rig.get("/t", &gz).await, 200, "plain", "MISS", no_origin());
+    expect(&rig.get("/t", &br).await, 200, "plain", "HIT", no_origin());
+    clock.secs(61);
+    expect(
+        &rig.get("/t", &gz).await,
+        200,
+        "body-gzip",
+        "MISS",
+        varied(),
+    );
+    expect(&rig.get("/t", &gz).await, 200, "body-gzip", "HIT", varied());
+    expect(&rig.get("/t", &br).await, 200, "body-br", "MISS", varied());
+    expect(&rig.get("/t", &br).await, 200, "body-br", "HIT", varied());
+    expect(&rig.get("/t", &gz).await, 200, "body-gzip", "HIT", varied());
+
+    assert_eq!(rig.upstream(), 3);
+    assert_eq!(rig.cache().entry_count().await, 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_vary_origin_does_not_split_per_origin() {
     let clock = ManualClock::new();

@@ -124,7 +124,7 @@ impl Entry {
             .and_then(|lifetime| lifetime.checked_sub(initial_age));
         let validators = serve::validators(&headers);
         Entry {
-            headers,
+            headers: serve::with_room(headers),
             body,
             timing,
             fresh_for,
@@ -222,9 +222,9 @@ impl Drop for FillTask {
 }
 
 struct Inner {
-    entries: moka::future::Cache<String, Arc<Entry>>,
+    entries: moka::sync::Cache<String, Arc<Entry>>,
     /// Primary key → the Vary names its stored response keys on.
-    vary: moka::future::Cache<String, Arc<[HeaderName]>>,
+    vary: moka::sync::Cache<String, Arc<[HeaderName]>>,
     inflight: Mutex<HashMap<String, WeakShared<FillTask>>>,
     /// Entries dropped to stay within `max_bytes`, for the evictions metric (the cache
     /// knows nothing of metrics; `/metrics` reads this at scrape time).
@@ -247,7 +247,8 @@ pub struct Slot {
     primary: String,
     /// The Vary names the key was made with (empty when none are known).
     vary: Option<Arc<[HeaderName]>>,
-    pub key: String,
+    /// The full key, `None` when it is the primary key (no Vary names).
+    full: Option<String>,
     pub entry: Option<Arc<Entry>>,
 }
 
@@ -255,13 +256,17 @@ impl Slot {
     pub fn vary(&self) -> &[HeaderName] {
         self.vary.as_deref().unwrap_or(&[])
     }
+
+    pub fn key(&self) -> &str {
+        self.full.as_deref().unwrap_or(&self.primary)
+    }
 }
 
 impl ResponseCache {
     pub fn new(config: CacheConfig, clock: Arc<dyn Clock>) -> ResponseCache {
         let evictions = Arc::new(AtomicU64::new(0));
         let counted = evictions.clone();
-        let entries = moka::future::Cache::builder()
+        let entries = moka::sync::Cache::builder()
             .max_capacity(config.max_bytes)
             .weigher(|k: &String, v: &Arc<Entry>| v.weight(k))
             .eviction_policy(moka::policy::EvictionPolicy::lru())
@@ -273,7 +278,7 @@ impl ResponseCache {
                 }
             })
             .build();
-        let vary = moka::future::Cache::builder().max_capacity(100_000).build();
+        let vary = moka::sync::Cache::builder().max_capacity(100_000).build();
         ResponseCache {
             inner: Arc::new(Inner {
                 entries,
@@ -296,16 +301,34 @@ impl ResponseCache {
     }
 
     /// Finds the request's entry (by the Vary names its primary key last stored).
-    pub async fn lookup(&self, site: &str, req: &Parts) -> Slot {
+    ///
+    /// A response that names no Vary is stored under the primary key itself, and one
+    /// that does never is (its full key is longer), so an entry found there answers
+    /// any request for the target: the common case costs one lookup.
+    pub fn lookup(&self, site: &str, req: &Parts) -> Slot {
         let target = req.uri.path_and_query().map_or("/", |pq| pq.as_str());
         let primary = key::primary(site, target);
-        let names = self.inner.vary.get(&primary).await;
-        let key = key::full(&primary, names.as_deref().unwrap_or(&[]), &req.headers);
-        let entry = self.inner.entries.get(&key).await;
+        if let Some(entry) = self.inner.entries.get(&primary) {
+            return Slot {
+                primary,
+                vary: None,
+                full: None,
+                entry: Some(entry),
+            };
+        }
+        let names = self.inner.vary.get(&primary);
+        let full = names
+            .as_deref()
+            .filter(|n| !n.is_empty())
+            .map(|n| key::full(&primary, n, &req.headers));
+        let entry = match &full {
+            Some(k) => self.inner.entries.get(k),
+            None => None,
+        };
         Slot {
             primary,
             vary: names,
-            key,
+            full,
             entry,
         }
     }
@@ -335,7 +358,7 @@ impl ResponseCache {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
             let running = inflight
-                .get(&slot.key)
+                .get(slot.key())
                 .and_then(WeakShared::upgrade)
                 .filter(|_| join);
             match running {
@@ -345,7 +368,7 @@ impl ResponseCache {
                     let inner = self.inner.clone();
                     let job = FillJob {
                         primary: slot.primary.clone(),
-                        key: slot.key.clone(),
+                        key: slot.key().to_owned(),
                         stale: slot.entry.clone(),
                         facts,
                         site,
@@ -359,13 +382,13 @@ impl ResponseCache {
                     });
                     let shared = FillTask {
                         task,
-                        key: slot.key.clone(),
+                        key: slot.key().to_owned(),
                         inner: Arc::downgrade(&self.inner),
                     }
                     .shared();
                     if join {
                         if let Some(weak) = shared.downgrade() {
-                            inflight.insert(slot.key.clone(), weak);
+                            inflight.insert(slot.key().to_owned(), weak);
                         }
                     }
                     shared
@@ -415,13 +438,13 @@ impl ResponseCache {
                 None => false,
             })
             .map_err(|e| e.to_string())?;
-        self.inner.entries.run_pending_tasks().await;
+        self.inner.entries.run_pending_tasks();
         Ok(())
     }
 
     /// Bytes currently held (after pending maintenance).
     pub async fn weighted_size(&self) -> u64 {
-        self.inner.entries.run_pending_tasks().await;
+        self.inner.entries.run_pending_tasks();
         self.inner.entries.weighted_size()
     }
 
@@ -431,7 +454,7 @@ impl ResponseCache {
     }
 
     pub async fn entry_count(&self) -> u64 {
-        self.inner.entries.run_pending_tasks().await;
+        self.inner.entries.run_pending_tasks();
         self.inner.entries.entry_count()
     }
 }
@@ -494,7 +517,7 @@ impl FillJob {
                 self.site.default_ttl,
             ));
             if self.still_current(inner) {
-                inner.entries.insert(self.key.clone(), entry.clone()).await;
+                inner.entries.insert(self.key.clone(), entry.clone());
             }
             return Filled::Stored(entry, self.key.as_str().into(), CacheStatus::Revalidated);
         }
@@ -549,8 +572,14 @@ impl FillJob {
         // the fill request carried.
         let key = key::full(&self.primary, &names, &request_headers);
         if self.still_current(inner) {
-            inner.vary.insert(self.primary.clone(), names.into()).await;
-            inner.entries.insert(key.clone(), entry.clone()).await;
+            if names.is_empty() {
+                inner.vary.invalidate(&self.primary);
+            } else {
+                inner.vary.insert(self.primary.clone(), names.into());
+                // An entry from before the upstream varied would shadow the variants.
+                inner.entries.invalidate(&self.primary);
+            }
+            inner.entries.insert(key.clone(), entry.clone());
         }
         Filled::Stored(entry, key.into(), CacheStatus::Miss)
     }

@@ -29,8 +29,10 @@ pub struct CorsPolicy {
     specs: Vec<RuleSpec>,
     rules: Vec<Rule>,
     /// Exact (wildcard-free) AllowedOrigin → indices of the rules listing it, ascending.
-    /// One lookup per request replaces a string compare per origin per rule.
-    exact_origins: HashMap<Box<[u8]>, Vec<usize>>,
+    /// One lookup per request replaces a string compare per origin per rule. Built
+    /// from config and only read afterwards, so no request can grow a bucket: a fast
+    /// hash is safe where SipHash would guard against flooding.
+    exact_origins: HashMap<Box<[u8]>, Vec<usize>, foldhash::fast::RandomState>,
 }
 
 /// One compiled rule.
@@ -107,7 +109,7 @@ impl CorsPolicy {
         if !errs.is_empty() {
             return Err(errs);
         }
-        let mut exact_origins: HashMap<Box<[u8]>, Vec<usize>> = HashMap::new();
+        let mut exact_origins: HashMap<Box<[u8]>, Vec<usize>, _> = HashMap::default();
         let mut compiled = Vec::with_capacity(rules.len());
         let mut errs = Vec::new();
         for (i, spec) in rules.iter().enumerate() {

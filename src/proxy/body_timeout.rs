@@ -18,7 +18,7 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
 use tokio::time::{Instant, Sleep};
 
-use crate::upstream::{full, Body, BoxError};
+use crate::upstream::{empty, full, Body, BoxError};
 
 /// The error a stalled body fails with.
 #[derive(Debug, thiserror::Error)]
@@ -26,8 +26,9 @@ use crate::upstream::{full, Body, BoxError};
 pub struct BodyStalled(Duration);
 
 /// Whether the body of one request stalled; read after the forward to pick the answer.
+/// `None` for a request without a body, which cannot stall.
 #[derive(Debug, Clone, Default)]
-pub struct Stall(Arc<AtomicBool>);
+pub struct Stall(Option<Arc<AtomicBool>>);
 
 impl Stall {
     /// A stalled upload is the client's fault: 408 (RFC 9110 §15.5.9), not the
@@ -35,7 +36,7 @@ impl Stall {
     /// needed (and HTTP/2 forbids it): hyper closes an HTTP/1.1 connection whose
     /// request body was left unread, and ends just the stream on HTTP/2.
     pub fn verdict<E>(&self, result: Result<Response<Body>, E>) -> Result<Response<Body>, E> {
-        if !self.0.load(Ordering::Relaxed) {
+        if !self.0.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
             return result;
         }
         let mut resp = Response::new(full("request body timed out\n"));
@@ -48,13 +49,18 @@ impl Stall {
     }
 }
 
-/// Wraps a request's body in an [`IdleBody`] boxed as the pipeline's [`Body`].
+/// Wraps a request's body in an [`IdleBody`] boxed as the pipeline's [`Body`]. A
+/// request that has no body (most GETs) gets an empty one: nothing to time, nothing
+/// to allocate.
 pub fn wrap<B>(req: Request<B>, gap: Duration) -> (Request<Body>, Stall)
 where
     B: HttpBody<Data = Bytes> + Unpin + Send + 'static,
     B::Error: Into<BoxError>,
 {
     let (parts, body) = req.into_parts();
+    if body.is_end_stream() {
+        return (Request::from_parts(parts, empty()), Stall::default());
+    }
     let (body, stall) = IdleBody::new(body, gap);
     (Request::from_parts(parts, body.boxed_unsync()), stall)
 }
@@ -72,7 +78,7 @@ pub struct IdleBody<B> {
 
 impl<B> IdleBody<B> {
     pub fn new(inner: B, gap: Duration) -> (IdleBody<B>, Stall) {
-        let stall = Stall::default();
+        let stall = Stall(Some(Arc::default()));
         let body = IdleBody {
             inner,
             gap,
@@ -118,7 +124,9 @@ where
                 if timer.as_mut().poll(cx).is_pending() {
                     return Poll::Pending;
                 }
-                this.stall.0.store(true, Ordering::Relaxed);
+                if let Some(flag) = &this.stall.0 {
+                    flag.store(true, Ordering::Relaxed);
+                }
                 Poll::Ready(Some(Err(BodyStalled(gap).into())))
             }
         }

@@ -7,7 +7,7 @@ use http::{Method, Request, Response};
 
 use super::forward::Target;
 use crate::cache::freshness::RequestFacts;
-use crate::cache::{respond, CacheStatus, Fetch, FillOutcome, ResponseCache, SiteCache};
+use crate::cache::{respond, CacheStatus, Fetch, FillOutcome, ResponseCache, SiteCache, Slot};
 use crate::upstream::http::UpstreamError;
 use crate::upstream::{empty, Body};
 
@@ -22,6 +22,12 @@ const FILL_HEADERS: [HeaderName; 3] = [
 type Served = (Result<Response<Body>, UpstreamError>, Option<CacheStatus>);
 
 /// Answers from the cache, fills it, or forwards around it.
+///
+/// A fresh hit is answered here; everything that may go upstream is in boxed futures,
+/// so the future a hit builds and moves stays small. (A future is as large as its
+/// largest await: an unboxed forward would make every hit carry a client request's
+/// state. The boxes are bound with `let` because a temporary lives to the end of its
+/// statement, across the await, and so would be laid out in this future anyway.)
 pub async fn serve(
     cache: &ResponseCache,
     policy: SiteCache,
@@ -29,24 +35,48 @@ pub async fn serve(
     req: Request<Body>,
 ) -> Served {
     let site = target.gw.config.sites[target.site].name.as_str();
-    let method = req.method().clone();
-    if method != Method::GET && method != Method::HEAD {
-        return unsafe_method(cache, site, target, req).await;
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let invalidating = Box::pin(unsafe_method(cache, site, target, req));
+        return invalidating.await;
     }
     let credentialed = has_credentials(&req);
     if (credentialed && !policy.credentialed) || has_amz_headers(req.headers()) {
-        return (target.forward(req).await, Some(CacheStatus::Bypass));
+        let forwarded = Box::pin(target.forward(req));
+        return (forwarded.await, Some(CacheStatus::Bypass));
     }
     let (parts, _empty_body) = req.into_parts();
+    let slot = cache.lookup(site, &parts);
+    let now = cache.now();
+    if let Some(entry) = slot.entry.as_ref().filter(|e| e.is_fresh(now)) {
+        let resp = respond(entry, &parts.method, &parts.headers, now);
+        return (Ok(resp), Some(CacheStatus::Hit));
+    }
+    let missed = Box::pin(miss(cache, policy, target, parts, slot, credentialed));
+    missed.await
+}
+
+/// No fresh entry in `slot`: fill it (or revalidate it), or forward around it.
+async fn miss(
+    cache: &ResponseCache,
+    policy: SiteCache,
+    target: &Target<'_>,
+    parts: Parts,
+    mut slot: Slot,
+    credentialed: bool,
+) -> Served {
+    let site = target.gw.config.sites[target.site].name.as_str();
+    let method = parts.method.clone();
     let (gw, site_idx, conn) = (target.gw.clone(), target.site, target.conn);
     // Two rounds at most: the first fill of a response that varies on a header no fill
     // forwarded teaches the cache its Vary; the second fills this client's variant.
-    for _ in 0..2 {
-        let slot = cache.lookup(site, &parts).await;
-        let now = cache.now();
-        if let Some(entry) = slot.entry.as_ref().filter(|e| e.is_fresh(now)) {
-            let resp = respond(entry, &method, &parts.headers, now);
-            return (Ok(resp), Some(CacheStatus::Hit));
+    for round in 0..2 {
+        if round > 0 {
+            slot = cache.lookup(site, &parts);
+            let now = cache.now();
+            if let Some(entry) = slot.entry.as_ref().filter(|e| e.is_fresh(now)) {
+                let resp = respond(entry, &method, &parts.headers, now);
+                return (Ok(resp), Some(CacheStatus::Hit));
+            }
         }
         if method == Method::HEAD && slot.entry.is_none() {
             break;

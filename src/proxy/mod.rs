@@ -186,9 +186,10 @@ pub struct ConnInfo {
 
 /// Handles one request through every phase. Never fails: every error is a response.
 pub async fn handle(shared: Arc<Shared>, conn: ConnInfo, req: Request<Incoming>) -> Response<Body> {
-    let started = Instant::now();
     let gw = shared.current.load_full();
     let mut entry = Entry::new(gw.config.log.access_log, shared.request_id(), &req);
+    // Only the log line reads this (its `ms`): no clock read without the log.
+    let started = entry.enabled().then(Instant::now);
     let resp = pipeline(&shared, &gw, conn, req, &mut entry).await;
     let (mut parts, body) = resp.into_parts();
     entry.status = parts.status.as_u16();
@@ -203,10 +204,9 @@ pub async fn handle(shared: Arc<Shared>, conn: ConnInfo, req: Request<Incoming>)
                 .insert(HeaderName::from_static("x-request-id"), v);
         }
     }
-    let body = if entry.enabled() {
-        Logged::wrap(body, entry, started)
-    } else {
-        body
+    let body = match started {
+        Some(started) => Logged::wrap(body, entry, started),
+        None => body,
     };
     Response::from_parts(parts, body)
 }
@@ -345,10 +345,17 @@ async fn pipeline(
         host: host.as_deref(),
     };
     // Boxed: these futures are large, and without the box every request (preflights
-    // included) would carry and move their state.
+    // included) would carry and move their state. Bound with `let`: a temporary would
+    // live across the await and be laid out in this future all the same.
     let (result, cache_status) = match (&shared.cache, site.cache) {
-        (Some(cache), Some(policy)) => Box::pin(cached::serve(cache, policy, &target, req)).await,
-        _ => (Box::pin(target.forward(req)).await, None),
+        (Some(cache), Some(policy)) => {
+            let served = Box::pin(cached::serve(cache, policy, &target, req));
+            served.await
+        }
+        _ => {
+            let forwarded = Box::pin(target.forward(req));
+            (forwarded.await, None)
+        }
     };
     let result = stall.verdict(result);
     let mut resp = match result {

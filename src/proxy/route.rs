@@ -12,8 +12,10 @@ use crate::config::{split_host_port, HostPattern, Site};
 /// Lookup table from host names to sites.
 #[derive(Debug)]
 pub struct Router {
-    /// Exact names, lowercase, each with its port-specific and any-port entries.
-    exact: HashMap<String, Vec<(Option<u16>, usize)>>,
+    /// Exact names, lowercase, each with its port-specific and any-port entries. Read
+    /// only after it is built from config, so a fast hash is safe (nothing a client
+    /// sends can grow a bucket).
+    exact: HashMap<String, Vec<(Option<u16>, usize)>, foldhash::fast::RandomState>,
     /// `*.suffix` patterns in config order; longest suffix is tried first.
     wildcards: Vec<(String, Option<u16>, usize)>,
     default: Option<usize>,
@@ -21,7 +23,7 @@ pub struct Router {
 
 impl Router {
     pub fn new(sites: &[Arc<Site>]) -> Router {
-        let mut exact: HashMap<String, Vec<(Option<u16>, usize)>> = HashMap::new();
+        let mut exact: HashMap<String, Vec<(Option<u16>, usize)>, _> = HashMap::default();
         let mut wildcards = Vec::new();
         for (i, site) in sites.iter().enumerate() {
             for h in &site.hosts {

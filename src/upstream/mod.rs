@@ -21,7 +21,10 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
         .boxed_unsync()
 }
 
-/// An empty body.
+/// An empty body (zero-sized, so boxing it allocates nothing).
 pub fn empty() -> Body {
-    full(Bytes::new())
+    use http_body_util::BodyExt;
+    http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
