@@ -106,7 +106,7 @@ struct SiteHandles {
     /// status
     preflights: Handles<u16, Counter>,
     decisions: Handles<DecisionKey, Counter>,
-    /// By [`CacheStatus`] index.
+    /// By [`CacheStatus`] discriminant (a fieldless enum of four).
     cache: [OnceLock<Counter>; 4],
     /// error kind
     errors: Handles<&'static str, Counter>,
@@ -224,7 +224,8 @@ impl Metrics {
             });
         }
         if let Some(status) = r.cache {
-            let (slot, status) = (cache_index(status), cache_label(status));
+            let slot = status as usize;
+            let status = cache_label(status);
             h.cache[slot]
                 .get_or_init(|| {
                     self.counter(CACHE_REQUESTS, labels(vec![Label::new("status", status)]))
@@ -344,16 +345,6 @@ fn cache_label(s: CacheStatus) -> &'static str {
         CacheStatus::Miss => "miss",
         CacheStatus::Revalidated => "revalidated",
         CacheStatus::Bypass => "bypass",
-    }
-}
-
-/// The slot of a status in `SiteHandles::cache`.
-fn cache_index(s: CacheStatus) -> usize {
-    match s {
-        CacheStatus::Hit => 0,
-        CacheStatus::Miss => 1,
-        CacheStatus::Revalidated => 2,
-        CacheStatus::Bypass => 3,
     }
 }
 

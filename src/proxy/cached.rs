@@ -46,13 +46,19 @@ pub async fn serve(
     }
     let (parts, _empty_body) = req.into_parts();
     let slot = cache.lookup(site, &parts);
-    let now = cache.now();
-    if let Some(entry) = slot.entry.as_ref().filter(|e| e.is_fresh(now)) {
-        let resp = respond(entry, &parts.method, &parts.headers, now);
-        return (Ok(resp), Some(CacheStatus::Hit));
+    if let Some(hit) = fresh_hit(cache, &slot, &parts) {
+        return hit;
     }
     let missed = Box::pin(miss(cache, policy, target, parts, slot, credentialed));
     missed.await
+}
+
+/// The answer from `slot`'s entry when it is fresh now.
+fn fresh_hit(cache: &ResponseCache, slot: &Slot, parts: &Parts) -> Option<Served> {
+    let now = cache.now();
+    let entry = slot.entry.as_ref().filter(|e| e.is_fresh(now))?;
+    let resp = respond(entry, &parts.method, &parts.headers, now);
+    Some((Ok(resp), Some(CacheStatus::Hit)))
 }
 
 /// No fresh entry in `slot`: fill it (or revalidate it), or forward around it.
@@ -72,10 +78,8 @@ async fn miss(
     for round in 0..2 {
         if round > 0 {
             slot = cache.lookup(site, &parts);
-            let now = cache.now();
-            if let Some(entry) = slot.entry.as_ref().filter(|e| e.is_fresh(now)) {
-                let resp = respond(entry, &method, &parts.headers, now);
-                return (Ok(resp), Some(CacheStatus::Hit));
+            if let Some(hit) = fresh_hit(cache, &slot, &parts) {
+                return hit;
             }
         }
         if method == Method::HEAD && slot.entry.is_none() {
