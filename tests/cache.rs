@@ -101,6 +101,41 @@ async fn upstream_cors_headers_are_never_stored() {
     assert_eq!(rig.upstream(), 1);
 }
 
+/// A 304 that freshens an entry may carry upstream CORS fields too; the freshened entry
+/// must not keep them (a hit adds ours without stripping).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_cors_headers_on_a_304_are_never_stored() {
+    let clock = ManualClock::new();
+    let c = clock.clone();
+    let up = StandIn::start(move |i, _| {
+        Reply::Raw(match i {
+            0 => ok_at(&c, "v1", &[MAX_AGE_60, "ETag: \"v1\""]),
+            _ => reply(
+                &c,
+                "304 Not Modified",
+                &[
+                    MAX_AGE_60,
+                    "ETag: \"v1\"",
+                    "Access-Control-Allow-Origin: http://evil.test",
+                    "Access-Control-Expose-Headers: X-Secret",
+                ],
+                b"",
+            ),
+        })
+    });
+    let rig = Rig::start(up, clock.clone(), "").await;
+    expect(&rig.get("/r", &[]).await, 200, "v1", "MISS", no_origin());
+    clock.secs(61);
+    let reval = rig.get("/r", &[("Origin", APP)]).await;
+    expect(&reval, 200, "v1", "REVALIDATED", app_granted());
+    assert_eq!(rig.upstream(), 2);
+    let none = rig.get("/r", &[]).await;
+    expect(&none, 200, "v1", "HIT", no_origin());
+    let b = rig.get("/r", &[("Origin", OTHER)]).await;
+    expect(&b, 200, "v1", "HIT", star_granted());
+    assert_eq!(rig.upstream(), 2);
+}
+
 // ---------------------------------------------------------------------------------------
 // Vary (RFC 9111 §4.1)
 

@@ -347,7 +347,29 @@ pub fn may_serve_stale_on_error(headers: &HeaderMap) -> bool {
 /// The `Age` header value for a hit: `age` in whole seconds, rounded down (RFC 9111 §5.1),
 /// capped at 2^31 as §5.1 requires on overflow.
 pub fn age_header_value(age: Duration) -> HeaderValue {
-    HeaderValue::from(age.as_secs().min(DELTA_SECONDS_MAX))
+    let secs = age.as_secs().min(DELTA_SECONDS_MAX);
+    usize::try_from(secs)
+        .ok()
+        .and_then(|i| first_hour().get(i).cloned())
+        .unwrap_or_else(|| HeaderValue::from(secs))
+}
+
+/// The `Age` values of an entry's first hour, rendered once over static bytes: a hit
+/// then clones one (a pointer copy, no refcount) rather than formatting and allocating.
+fn first_hour() -> &'static [HeaderValue] {
+    static TABLE: std::sync::OnceLock<Vec<HeaderValue>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let digits: &'static str = (0..3600).map(|s| s.to_string()).collect::<String>().leak();
+        let mut at = 0;
+        (0..3600u32)
+            .map(|s| {
+                let len = s.max(1).ilog10() as usize + 1;
+                let text = &digits[at..at + len];
+                at += len;
+                HeaderValue::from_static(text)
+            })
+            .collect()
+    })
 }
 
 /// Refresh a stored response's header fields from a `304 Not Modified` (RFC 9111 §4.3.4, §3.2).

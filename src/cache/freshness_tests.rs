@@ -507,6 +507,14 @@ fn age_header_value_table() {
         (Duration::ZERO, "0"),
         (Duration::from_millis(999), "0"),
         (Duration::from_millis(59_999), "59"),
+        // Either side of each digit-count step in the first-hour table, and past it.
+        (secs(9), "9"),
+        (secs(10), "10"),
+        (secs(99), "99"),
+        (secs(100), "100"),
+        (secs(999), "999"),
+        (secs(1000), "1000"),
+        (secs(3599), "3599"),
         (secs(3600), "3600"),
         (secs(2_147_483_648), "2147483648"),
         (secs(2_147_483_649), "2147483648"),
@@ -518,6 +526,13 @@ fn age_header_value_table() {
             HeaderValue::from_static(expected),
             "age {age:?}"
         );
+    }
+}
+
+#[test]
+fn age_header_value_matches_http_formatting_through_and_past_the_first_hour() {
+    for n in 0..4000u64 {
+        assert_eq!(age_header_value(secs(n)), HeaderValue::from(n), "age {n}");
     }
 }
 

@@ -110,12 +110,15 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// Every entry is built here, so none ever holds a CORS or hop-by-hop field: a hit
+    /// adds ours without looking for upstream ones.
     fn new(
-        headers: HeaderMap,
+        mut headers: HeaderMap,
         body: Bytes,
         timing: Timing,
         default_ttl: Option<Duration>,
     ) -> Entry {
+        strip_unstorable(&mut headers);
         let at_store = timing.response_time;
         let initial_age = freshness::current_age(&headers, timing, at_store);
         let fresh_for = freshness::is_fresh(&headers, timing, at_store, default_ttl)
@@ -560,10 +563,8 @@ impl FillJob {
                 }
             }
         }
-        let mut headers = parts.headers;
-        strip_unstorable(&mut headers);
         let entry = Arc::new(Entry::new(
-            headers,
+            parts.headers,
             buf.freeze(),
             timing,
             self.site.default_ttl,

@@ -97,7 +97,7 @@ impl fmt::Display for Outcome {
 pub(crate) struct Granted<'p> {
     rule: &'p Rule,
     index: usize,
-    /// `*`, or the request's Origin cloned byte for byte.
+    /// `*`, or the request's Origin copied byte for byte.
     allow_origin: HeaderValue,
     /// The requested header names, lowercased, in request order; `None` without ACRH.
     allow_headers: Option<HeaderValue>,
@@ -111,10 +111,12 @@ impl<'p> Granted<'p> {
         request_headers: Option<&HeaderValue>,
     ) -> Granted<'p> {
         let rule = policy.rule(index);
+        // A copy, not a clone: a request's values share the server's read buffer, which
+        // the server can only reuse once nothing from the request is left.
         let allow_origin = if rule.star_origin {
             HeaderValue::from_static("*")
         } else {
-            origin.clone()
+            HeaderValue::from_bytes(origin.as_bytes()).unwrap_or_else(|_| origin.clone())
         };
         Granted {
             rule,
@@ -203,6 +205,12 @@ impl<'p> Decoration<'p> {
     /// existing Vary. Works on any status.
     pub fn apply(&self, headers: &mut HeaderMap) {
         strip_access_control(headers);
+        self.add(headers);
+    }
+
+    /// [`Decoration::apply`] for headers known to hold no `Access-Control-*` field (a
+    /// stored cache entry), which therefore need no strip.
+    pub fn add(&self, headers: &mut HeaderMap) {
         if let Some(granted) = &self.granted {
             granted.write(headers);
         }

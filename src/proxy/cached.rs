@@ -39,8 +39,9 @@ pub async fn serve(
         let invalidating = Box::pin(unsafe_method(cache, site, target, req));
         return invalidating.await;
     }
-    let credentialed = has_credentials(&req);
-    if (credentialed && !policy.credentialed) || has_amz_headers(req.headers()) {
+    let fields = FieldScan::of(req.headers());
+    let credentialed = fields.credentials || presigned(&req);
+    if (credentialed && !policy.credentialed) || fields.amz {
         let forwarded = Box::pin(target.forward(req));
         return (forwarded.await, Some(CacheStatus::Bypass));
     }
@@ -178,25 +179,39 @@ async fn unsafe_method(
     (result, Some(CacheStatus::Bypass))
 }
 
-/// The client sent credentials: Authorization, a cookie, or a presigned query. Our own
-/// upstream signature (added later in the pipeline) does not count.
-fn has_credentials(req: &Request<Body>) -> bool {
-    let h = req.headers();
-    if h.contains_key(header::AUTHORIZATION) || h.contains_key(header::COOKIE) {
-        return true;
+/// What the request's field names say about caching it, from one pass over them (a
+/// lookup per name would hash and probe each time).
+struct FieldScan {
+    /// Authorization or a cookie. Our own upstream signature (added later in the
+    /// pipeline) does not count.
+    credentials: bool,
+    /// `x-amz-*` request headers (SSE-C keys, checksum mode, request payer, ...) can
+    /// change what S3 answers and are not in the key: such requests go around the cache.
+    amz: bool,
+}
+
+impl FieldScan {
+    fn of(h: &HeaderMap) -> FieldScan {
+        let mut scan = FieldScan {
+            credentials: false,
+            amz: false,
+        };
+        for name in h.keys() {
+            scan.credentials |= name == header::AUTHORIZATION || name == header::COOKIE;
+            scan.amz |= name.as_str().starts_with("x-amz-");
+        }
+        scan
     }
+}
+
+/// A presigned query: credentials too.
+fn presigned(req: &Request<Body>) -> bool {
     req.uri().query().is_some_and(|q| {
         q.split('&').any(|pair| {
             let name = pair.split('=').next().unwrap_or("");
             name.eq_ignore_ascii_case("x-amz-signature") || name.eq_ignore_ascii_case("signature")
         })
     })
-}
-
-/// `x-amz-*` request headers (SSE-C keys, checksum mode, request payer, ...) can change
-/// what S3 answers and are not in the key: such requests go around the cache.
-fn has_amz_headers(h: &HeaderMap) -> bool {
-    h.keys().any(|k| k.as_str().starts_with("x-amz-"))
 }
 
 /// The request a fill sends: a bodiless GET for the target with [`FILL_HEADERS`] and the

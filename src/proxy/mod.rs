@@ -381,8 +381,13 @@ async fn pipeline(
         entry.cache = Some(status);
     }
 
-    // Phase 8: decorate, whatever the status.
-    decoration.apply(resp.headers_mut());
+    // Phase 8: decorate, whatever the status. A hit's headers are a stored entry's,
+    // which never holds upstream CORS fields.
+    if cache_status == Some(CacheStatus::Hit) {
+        decoration.add(resp.headers_mut());
+    } else {
+        decoration.apply(resp.headers_mut());
+    }
     resp
 }
 

@@ -54,8 +54,11 @@ impl Router {
     /// means 421. A request with no host at all can only reach the default site.
     pub fn route(&self, host: Option<&str>) -> Option<usize> {
         match host {
-            None => self.default,
-            Some(h) => self.lookup(h).or(self.default),
+            // One-site mode lists no host: every request goes to the default.
+            Some(h) if !(self.exact.is_empty() && self.wildcards.is_empty()) => {
+                self.lookup(h).or(self.default)
+            }
+            _ => self.default,
         }
     }
 

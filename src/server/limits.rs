@@ -1,9 +1,10 @@
 //! Connection-level protections that hyper does not give directly: a cap on open
-//! connections that refuses the excess at once, and an idle timeout on the socket.
-//! The head timeout and size (hyper's `header_read_timeout`, `max_buf_size`) and the
-//! h2 stream cap are builder settings in `server/mod.rs`; the request body gap is a
-//! body wrapper in the proxy (`proxy/body_timeout.rs`), because only a request knows
-//! when it is waiting for its body.
+//! connections that refuses the excess at once, and an idle timeout on the socket,
+//! whose timer also enforces the HTTP/1 head deadline (`server/head.rs`). The head
+//! size (hyper's `max_buf_size`) and the h2 stream cap are builder settings in
+//! `server/mod.rs`; the request body gap is a body wrapper in the proxy
+//! (`proxy/body_timeout.rs`), because only a request knows when it is waiting for its
+//! body.
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -14,6 +15,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
+
+use super::head::HeadClock;
 
 /// What an HTTP/1 client over the limit reads before the close: a definite answer it
 /// can log, rather than a reset it would retry at once.
@@ -54,6 +57,9 @@ impl ConnectionLimit {
 ///
 /// The deadline moves lazily: a read only stamps `last_activity`, and the timer is
 /// re-armed when it fires early. That keeps the timer wheel out of the data path.
+///
+/// With a [`HeadWatch`], the same timer wakes the connection when a request head is
+/// overdue, and hyper's head sleep (which has no timer of its own) then fires.
 #[derive(Debug)]
 pub struct IdleIo<T> {
     io: T,
@@ -61,16 +67,27 @@ pub struct IdleIo<T> {
     /// When a byte last moved either way.
     last_activity: Instant,
     timer: Pin<Box<Sleep>>,
+    head: Option<HeadWatch>,
+}
+
+/// The HTTP/1 head deadline an [`IdleIo`] enforces (see `server/head.rs`).
+#[derive(Debug)]
+pub struct HeadWatch {
+    pub clock: Arc<HeadClock>,
+    /// hyper's `header_read_timeout`: no deadline is ever set nearer than this.
+    pub timeout: Duration,
 }
 
 impl<T> IdleIo<T> {
-    pub fn new(io: T, idle: Duration) -> IdleIo<T> {
+    pub fn new(io: T, idle: Duration, head: Option<HeadWatch>) -> IdleIo<T> {
         let now = Instant::now();
+        let first = next_wake(head.as_ref(), now + idle, now);
         IdleIo {
             io,
             idle,
             last_activity: now,
-            timer: Box::pin(tokio::time::sleep_until(now + idle)),
+            timer: Box::pin(tokio::time::sleep_until(first)),
+            head,
         }
     }
 
@@ -96,20 +113,39 @@ impl<T> IdleIo<T> {
         }
     }
 
-    /// Ready with an error once the connection has really been idle for `idle`.
+    /// Ready with an error once the connection has really been idle for `idle`. An
+    /// overdue head is hyper's to notice: the wake-up makes it poll its head sleep.
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
         loop {
             ready!(self.timer.as_mut().poll(cx));
-            let deadline = self.last_activity + self.idle;
-            if deadline <= Instant::now() {
+            let now = Instant::now();
+            let idle_at = self.last_activity + self.idle;
+            if idle_at <= now {
                 return Poll::Ready(io::Error::new(
                     io::ErrorKind::TimedOut,
                     format!("connection idle for {:?}", self.idle),
                 ));
             }
-            self.timer.as_mut().reset(deadline);
+            let next = next_wake(self.head.as_ref(), idle_at, now);
+            self.timer.as_mut().reset(next);
         }
     }
+}
+
+/// When an [`IdleIo`] timer should fire next: at the idle deadline, or sooner for a
+/// head.
+fn next_wake(head: Option<&HeadWatch>, idle_at: Instant, now: Instant) -> Instant {
+    let Some(head) = head else {
+        return idle_at;
+    };
+    // A head deadline is set at least `timeout` after the moment it is set, so a timer
+    // never further than `timeout` ahead fires before any deadline set later, and can
+    // then aim at it exactly, without hyper ever re-arming this timer.
+    let mut at = idle_at.min(now + head.timeout);
+    if let Some(due) = head.clock.deadline().filter(|&due| due > now) {
+        at = at.min(due);
+    }
+    at
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
@@ -183,7 +219,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn idle_socket_times_out_and_activity_defers_it() {
         let (a, mut b) = tokio::io::duplex(64);
-        let mut io = IdleIo::new(a, Duration::from_secs(10));
+        let mut io = IdleIo::new(a, Duration::from_secs(10), None);
         let started = Instant::now();
         tokio::time::sleep(Duration::from_secs(6)).await;
         b.write_all(b"x").await.unwrap();

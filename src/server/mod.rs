@@ -4,15 +4,19 @@
 //! (`proxy::handle`, or the https redirect), nothing of CORS or upstreams.
 //!
 //! - [`limits`]: the connection cap and the socket idle timeout.
+//! - [`head`]: the HTTP/1 head deadline, kept by the idle timer.
 //! - [`tls`]: certificates by SNI, reloadable; the rustls config.
 //! - [`redirect`]: the plain listener's 308 to https.
+pub mod head;
 pub mod limits;
 pub mod redirect;
 pub mod tls;
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -25,7 +29,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use crate::proxy::{self, ConnInfo, Shared};
-use limits::{ConnectionLimit, IdleIo};
+use head::{HeadClock, HeadTimer};
+use limits::{ConnectionLimit, HeadWatch, IdleIo};
 use redirect::Redirect;
 use tls::TlsListener;
 
@@ -121,10 +126,9 @@ fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
-        .timer(TokioTimer::new())
         // hyper also runs this timer while a kept-alive connection waits for its next
         // request, so an idle HTTP/1.1 connection closes after the smaller of this and
-        // `idle_timeout`.
+        // `idle_timeout`. Its timer is per connection: see `head_timer`.
         .header_read_timeout(limits.header_read_timeout)
         // hyper answers 431 when the head does not fit this buffer (min 8 KiB).
         .max_buf_size(limits.max_header_bytes.max(8192));
@@ -135,13 +139,24 @@ fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     builder
 }
 
+/// The connection's own copy of the builder, its HTTP/1 head deadline kept by the
+/// connection's [`HeadClock`] (one timer entry per connection, not one per request).
+fn head_timer(
+    shared: &auto::Builder<TokioExecutor>,
+    clock: Arc<HeadClock>,
+) -> auto::Builder<TokioExecutor> {
+    let mut builder = shared.clone();
+    builder.http1().timer(HeadTimer::new(clock));
+    builder
+}
+
 async fn serve(
     listener: Listener,
     limits: Limits,
     cap: ConnectionLimit,
     shutdown: impl Future<Output = ()>,
 ) {
-    let builder = Arc::new(builder(&limits));
+    let builder = builder(&limits);
     let graceful = GracefulShutdown::new();
     let proto = if listener.tls.is_some() {
         "https"
@@ -168,11 +183,16 @@ async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let info = ConnInfo { peer, proto };
-        let io = IdleIo::new(stream, limits.idle_timeout);
+        let clock = HeadClock::new();
+        let head = HeadWatch {
+            clock: clock.clone(),
+            timeout: limits.header_read_timeout,
+        };
+        let io = IdleIo::new(stream, limits.idle_timeout, Some(head));
         // Taken here, before the handshake: a stop that comes mid-handshake still
         // reaches the connection, and the drain waits for it.
         let watcher = graceful.watcher();
-        let builder = builder.clone();
+        let builder = head_timer(&builder, clock);
         let role = listener.role.clone();
         // The open-connections gauge counts the public listener's connections.
         let open = match &role {
@@ -214,16 +234,39 @@ async fn serve_connection<I>(
 {
     let service = service_fn(move |req| {
         let role = role.clone();
-        async move {
-            Ok::<_, Infallible>(match role {
+        started(Box::pin(async move {
+            Ok(match role {
                 Role::Proxy(shared) => proxy::handle(shared, info, req).await,
                 Role::Redirect(redirect) => redirect.answer(&req),
             })
-        }
+        }))
     });
     let conn = builder.serve_connection(TokioIo::new(io), service);
     if let Err(e) = watcher.watch(conn).await {
         tracing::debug!(peer = %info.peer, "connection ended: {e}");
+    }
+}
+
+type Answer = Result<http::Response<crate::upstream::Body>, Infallible>;
+/// Type-erased: with the async block's own type, rustc cannot prove the spawned
+/// connection future `Send` for every lifetime ("one type is more general").
+type Answering = Pin<Box<dyn Future<Output = Answer> + Send>>;
+
+/// A request's future, already polled once, so an answer that needs no I/O (a cache
+/// hit, a preflight) is complete before hyper goes on.
+///
+/// Why: right after handing a request over, hyper reads the socket again to notice a
+/// client that hangs up. While the request lives, its head still borrows hyper's read
+/// buffer, so that read must allocate a new buffer; answered here, the request is gone
+/// and the buffer is reused. The first poll uses a no-op waker, which is sound because
+/// hyper polls a pending future again at once with the connection's waker, and every
+/// future registers the waker of its latest poll. Boxed either way: hyper moves the
+/// future it gets into its connection state, and a box is 8 bytes where the handler's
+/// state is over 2 KiB.
+fn started(mut fut: Answering) -> Answering {
+    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(out) => Box::pin(std::future::ready(out)),
+        Poll::Pending => fut,
     }
 }
 
@@ -237,4 +280,33 @@ fn refuse(stream: TcpStream, tls: bool) {
         let _ = stream.try_write(limits::REFUSED_H1);
     }
     drop(stream);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_answer_pending_at_its_first_poll_still_completes() {
+        let (tx, rx) = tokio::sync::oneshot::channel::<&'static str>();
+        // The first poll, inside `started`, registers a no-op waker with the channel;
+        // only the re-registration on the next poll can deliver the send below.
+        let answer = started(Box::pin(async move {
+            let body = rx.await.expect("sent");
+            Ok(http::Response::new(crate::upstream::full(body)))
+        }));
+        tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            tx.send("late").unwrap();
+        });
+        let resp = tokio::time::timeout(Duration::from_secs(10), answer)
+            .await
+            .expect("woken after the first poll's no-op waker")
+            .unwrap();
+        let body = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(&body[..], b"late");
+    }
 }
