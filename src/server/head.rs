@@ -201,6 +201,13 @@ mod tests {
         got
     }
 
+    /// The connection ended without a 200, `from..to` seconds in.
+    fn assert_cut(got: &[u8], took: Duration, from: u64, to: u64) {
+        assert!(!got.starts_with(b"HTTP/1.1 200"), "{got:?}");
+        let (from, to) = (Duration::from_secs(from), Duration::from_secs(to));
+        assert!(took >= from && took < to, "cut after {took:?}");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_trickled_head_is_cut_at_the_head_deadline_not_the_idle_one() {
         use tokio::io::AsyncWriteExt;
@@ -214,12 +221,7 @@ mod tests {
             client.write_all(&[*b]).await.unwrap();
         }
         let got = until_closed(&mut client).await;
-        let cut = start.elapsed();
-        assert!(!got.starts_with(b"HTTP/1.1 200"), "{got:?}");
-        assert!(
-            cut >= Duration::from_secs(5) && cut < Duration::from_secs(6),
-            "cut after {cut:?}"
-        );
+        assert_cut(&got, start.elapsed(), 5, 6);
         conn.await.unwrap();
     }
 
@@ -241,12 +243,7 @@ mod tests {
             .await
             .expect("the trickle ends once the server closes");
         let got = until_closed(&mut client).await;
-        let cut = start.elapsed();
-        assert!(!got.starts_with(b"HTTP/1.1 200"), "{got:?}");
-        assert!(
-            cut >= Duration::from_secs(5) && cut < Duration::from_secs(7),
-            "cut after {cut:?}"
-        );
+        assert_cut(&got, start.elapsed(), 5, 7);
         conn.await.unwrap();
     }
 
@@ -269,12 +266,7 @@ mod tests {
         }
         let idle_from = Instant::now();
         let got = until_closed(&mut client).await;
-        let closed = idle_from.elapsed();
-        assert!(!got.starts_with(b"HTTP/1.1 200"), "{got:?}");
-        assert!(
-            closed >= Duration::from_secs(5) && closed < Duration::from_secs(6),
-            "closed after {closed:?}"
-        );
+        assert_cut(&got, idle_from.elapsed(), 5, 6);
         conn.await.unwrap();
     }
 
