@@ -116,7 +116,7 @@ async fn handle(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
             Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, &why),
         },
         (&Method::GET, "/metrics") => {
-            let body = shared.metrics.render(shared.cache.as_ref()).await;
+            let body = shared.metrics.render(shared.cache.as_ref());
             let mut r = text(StatusCode::OK, "");
             *r.body_mut() = full(body);
             r.headers_mut().insert(
@@ -162,7 +162,7 @@ async fn handle(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
             if !path.starts_with('/') {
                 return text(StatusCode::BAD_REQUEST, "a path starts with /");
             }
-            match cache.purge(q.site.as_deref(), path, prefix).await {
+            match cache.purge(q.site.as_deref(), path, prefix) {
                 Ok(()) => {
                     tracing::info!(site = q.site.as_deref(), path, prefix, "cache purged");
                     text(StatusCode::OK, "purged")

@@ -295,12 +295,12 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition; cache gauges are read now, at scrape time.
-    pub async fn render(&self, cache: Option<&ResponseCache>) -> String {
+    pub fn render(&self, cache: Option<&ResponseCache>) -> String {
         if let Some(cache) = cache {
             let gauge =
                 |name: &'static str| self.recorder.register_gauge(&Key::from_name(name), &META);
-            gauge(CACHE_BYTES).set(cache.weighted_size().await as f64);
-            gauge(CACHE_ENTRIES).set(cache.entry_count().await as f64);
+            gauge(CACHE_BYTES).set(cache.weighted_size() as f64);
+            gauge(CACHE_ENTRIES).set(cache.entry_count() as f64);
             self.recorder
                 .register_counter(&Key::from_name(CACHE_EVICTIONS), &META)
                 .absolute(cache.evictions());
@@ -508,7 +508,7 @@ mod tests {
             ..RequestRecord::default()
         });
         m.set_config_hash("abc");
-        let text = m.render(None).await;
+        let text = m.render(None);
         assert!(
             text.contains(r#"corsgate_requests_total{site="s",method="read",status="200"} 1"#),
             "{text}"
@@ -539,7 +539,7 @@ mod tests {
                 ..RequestRecord::default()
             });
         }
-        let text = m.render(None).await;
+        let text = m.render(None);
         for line in [
             r#"corsgate_access_denied_total{site="private",kind="method"} 2"#,
             r#"corsgate_access_denied_total{site="private",kind="no-token"} 1"#,

@@ -46,7 +46,7 @@ async fn each_origin_gets_its_own_cors_headers_from_one_upstream_get() {
     assert_eq!(rig.lines(), ["GET /bkt/obj.txt HTTP/1.1"]);
     let fill = &rig.up.requests()[0];
     assert_eq!(fill.header("origin"), None, "{}", fill.head_text());
-    assert_eq!(rig.cache().entry_count().await, 1);
+    assert_eq!(rig.cache().entry_count(), 1);
 }
 
 /// Spec §4.2 item 7 (the CloudFront trap): the first request has no Origin, like an
@@ -197,7 +197,7 @@ async fn upstream_vary_accept_encoding_splits_entries() {
         .map(|r| r.header("accept-encoding"))
         .collect();
     assert_eq!(sent, [Some("gzip".into()), Some("br".into())]);
-    assert_eq!(rig.cache().entry_count().await, 2);
+    assert_eq!(rig.cache().entry_count(), 2);
 }
 
 /// An object first stored without Vary, then refetched with `Vary: Accept-Encoding`:
@@ -236,7 +236,7 @@ async fn an_object_that_starts_to_vary_is_served_per_variant() {
     expect(&rig.get("/t", &gz).await, 200, "body-gzip", "HIT", varied());
 
     assert_eq!(rig.upstream(), 3);
-    assert_eq!(rig.cache().entry_count().await, 2);
+    assert_eq!(rig.cache().entry_count(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -267,7 +267,7 @@ async fn upstream_vary_origin_does_not_split_per_origin() {
     );
     expect(&rig.get("/o", &[]).await, 200, "same", "HIT", no_origin());
     assert_eq!(rig.upstream(), 1);
-    assert_eq!(rig.cache().entry_count().await, 1);
+    assert_eq!(rig.cache().entry_count(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -280,7 +280,7 @@ async fn vary_star_is_never_stored() {
         expect(&r, 200, "star", "MISS", app_granted_vary("*"));
     }
     assert_eq!(rig.upstream(), 3);
-    assert_eq!(rig.cache().entry_count().await, 0);
+    assert_eq!(rig.cache().entry_count(), 0);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -355,7 +355,7 @@ async fn revalidation_answered_200_replaces_the_entry() {
     assert_eq!(hit.header("etag"), Some("\"2\""));
     assert_eq!(hit.header("age"), Some("10"));
     assert_eq!(rig.upstream(), 2);
-    assert_eq!(rig.cache().entry_count().await, 1);
+    assert_eq!(rig.cache().entry_count(), 1);
 }
 
 /// An upstream `Age` counts toward the stored response's age (§4.2.3).
@@ -509,7 +509,7 @@ async fn default_ttl_applies_to_validated_responses_without_freshness() {
     expect(&rig.get("/d", &[]).await, 200, "ttl", "MISS", no_origin());
     expect(&rig.get("/d", &[]).await, 200, "ttl", "MISS", no_origin());
     assert_eq!(rig.upstream(), 2);
-    assert_eq!(rig.cache().entry_count().await, 0);
+    assert_eq!(rig.cache().entry_count(), 0);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -626,7 +626,7 @@ async fn last_client_leaving_abandons_the_fill() {
         until(Duration::from_secs(10), || rig.up.peer_gone() >= 1).await,
         "the upstream fetch went on with nobody waiting"
     );
-    assert_eq!(rig.cache().entry_count().await, 0);
+    assert_eq!(rig.cache().entry_count(), 0);
     expect(
         &rig.get("/big", &[]).await,
         200,
@@ -660,8 +660,8 @@ async fn byte_cap_holds_under_many_distinct_keys() {
         assert_eq!(r.body.len(), 1024);
         assert_eq!(xc(&r), "MISS");
     }
-    let size = rig.cache().weighted_size().await;
-    let count = rig.cache().entry_count().await;
+    let size = rig.cache().weighted_size();
+    let count = rig.cache().entry_count();
     assert!(size <= 64 * 1024, "{size} bytes held over a 64 KiB cap");
     assert!(count > 0 && count < 200, "{count} entries");
     assert_eq!(rig.upstream(), 200);
@@ -692,7 +692,7 @@ async fn object_over_max_object_bytes_streams_through() {
             assert_eq!(seen, n, "{path}: {:?}", rig.lines());
         }
     }
-    assert_eq!(rig.cache().entry_count().await, 0);
+    assert_eq!(rig.cache().entry_count(), 0);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -822,7 +822,7 @@ async fn ten_thousand_random_origins_keep_one_entry() {
     }
     eprintln!("10,000 requests in {:?}", started.elapsed());
     assert_eq!(rig.upstream(), 1);
-    assert_eq!(rig.cache().entry_count().await, 1);
+    assert_eq!(rig.cache().entry_count(), 1);
     assert!(misses.load(Ordering::SeqCst) >= 1);
 }
 
@@ -862,7 +862,7 @@ async fn credentialed_requests_bypass_the_cache() {
         "{}",
         last_auth.head_text()
     );
-    assert_eq!(rig.cache().entry_count().await, 0);
+    assert_eq!(rig.cache().entry_count(), 0);
     // An anonymous request afterwards is a miss: nothing was stored for it.
     expect(
         &rig.get("/p", &[]).await,
@@ -955,7 +955,7 @@ async fn credentialed_site_stores_only_responses_that_allow_it() {
         no_origin(),
     );
     assert_eq!(rig.upstream(), 5);
-    assert_eq!(rig.cache().entry_count().await, 3);
+    assert_eq!(rig.cache().entry_count(), 3);
 }
 
 /// The fill for a credentialed request on a `credentialed = true` site must carry the
@@ -1017,7 +1017,7 @@ async fn set_cookie_no_store_and_private_are_never_stored() {
             }
         }
     }
-    assert_eq!(rig.cache().entry_count().await, 0);
+    assert_eq!(rig.cache().entry_count(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1036,7 +1036,7 @@ async fn upstream_dying_mid_body_leaves_no_entry() {
     let broken = rig.get("/t", &[("Origin", APP)]).await;
     assert_eq!(broken.status, 502, "{}", broken.head);
     assert_eq!(broken.cors(), app_granted());
-    assert_eq!(rig.cache().entry_count().await, 0);
+    assert_eq!(rig.cache().entry_count(), 0);
     let whole = rig.get("/t", &[("Origin", APP)]).await;
     assert_eq!(
         (whole.status, whole.body.len(), xc(&whole)),

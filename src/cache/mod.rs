@@ -34,7 +34,7 @@ use crate::upstream::http::UpstreamError;
 use crate::upstream::{Body, BoxError};
 use freshness::{RequestFacts, Timing};
 
-pub use serve::respond;
+pub use serve::{respond, shapes_answer};
 
 pub use crate::clock::{Clock, SystemClock};
 
@@ -422,7 +422,7 @@ impl ResponseCache {
     /// Removes the entries (every query and variant) whose path is `path` or, with
     /// `prefix`, starts with it; of one site, or of all with `None`. Returns once the
     /// removal is applied.
-    pub async fn purge(&self, site: Option<&str>, path: &str, prefix: bool) -> Result<(), String> {
+    pub fn purge(&self, site: Option<&str>, path: &str, prefix: bool) -> Result<(), String> {
         let (site, path) = (site.map(str::to_owned), path.to_owned());
         // Fills under way finish for their waiters but store nothing, and new requests
         // start fresh fills rather than join them.
@@ -446,7 +446,7 @@ impl ResponseCache {
     }
 
     /// Bytes currently held (after pending maintenance).
-    pub async fn weighted_size(&self) -> u64 {
+    pub fn weighted_size(&self) -> u64 {
         self.inner.entries.run_pending_tasks();
         self.inner.entries.weighted_size()
     }
@@ -456,7 +456,7 @@ impl ResponseCache {
         self.inner.evictions.load(Ordering::Relaxed)
     }
 
-    pub async fn entry_count(&self) -> u64 {
+    pub fn entry_count(&self) -> u64 {
         self.inner.entries.run_pending_tasks();
         self.inner.entries.entry_count()
     }

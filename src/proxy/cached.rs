@@ -7,7 +7,9 @@ use http::{Method, Request, Response};
 
 use super::forward::Target;
 use crate::cache::freshness::RequestFacts;
-use crate::cache::{respond, CacheStatus, Fetch, FillOutcome, ResponseCache, SiteCache, Slot};
+use crate::cache::{
+    respond, shapes_answer, CacheStatus, Fetch, FillOutcome, ResponseCache, SiteCache, Slot,
+};
 use crate::upstream::http::UpstreamError;
 use crate::upstream::{empty, Body};
 
@@ -132,19 +134,6 @@ async fn miss(
     )
 }
 
-/// Whether the client asked for something other than the whole current object.
-fn shapes_answer(h: &HeaderMap) -> bool {
-    [
-        header::RANGE,
-        header::IF_MATCH,
-        header::IF_NONE_MATCH,
-        header::IF_MODIFIED_SINCE,
-        header::IF_UNMODIFIED_SINCE,
-    ]
-    .iter()
-    .any(|n| h.contains_key(n))
-}
-
 /// Whether a live fill response is also the answer to this client's own request: not
 /// if the client asked for a range or a condition the fill did not carry, nor if the
 /// response varies on a header the fill did not forward and the client sent.
@@ -171,7 +160,7 @@ async fn unsafe_method(
     let result = target.forward(req).await;
     if let Ok(resp) = &result {
         if resp.status().is_success() || resp.status().is_redirection() {
-            if let Err(e) = cache.purge(Some(site), &path, false).await {
+            if let Err(e) = cache.purge(Some(site), &path, false) {
                 tracing::warn!(%site, %path, "cache invalidation failed: {e}");
             }
         }

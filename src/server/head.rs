@@ -155,8 +155,7 @@ mod tests {
         let start = Instant::now();
         let mut sleep = timer.sleep(Duration::from_secs(5));
         assert_eq!(clock.deadline(), Some(start + Duration::from_secs(5)));
-        let waker = futures_util::task::noop_waker();
-        let mut cx = Context::from_waker(&waker);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
         assert!(sleep.as_mut().poll(&mut cx).is_pending());
 
         let later = timer.now() + Duration::from_secs(7);
