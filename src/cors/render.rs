@@ -92,25 +92,30 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// The success headers of one match (spec §2.3).
+/// The success headers of one match (spec §2.3). It owns its values (cloning a
+/// pre-rendered value is a reference-count bump), so a decision can outlive the
+/// borrow of the policy it came from, e.g. while a request waits on its upstream.
 #[derive(Debug, Clone)]
-pub(crate) struct Granted<'p> {
-    rule: &'p Rule,
+pub(crate) struct Granted {
     index: usize,
+    id: Option<Arc<str>>,
     /// `*`, or the request's Origin copied byte for byte.
     allow_origin: HeaderValue,
+    allow_methods: HeaderValue,
     /// The requested header names, lowercased, in request order; `None` without ACRH.
     allow_headers: Option<HeaderValue>,
+    expose_headers: Option<HeaderValue>,
+    max_age: Option<HeaderValue>,
 }
 
-impl<'p> Granted<'p> {
+impl Granted {
     pub(crate) fn new(
-        policy: &'p CorsPolicy,
+        policy: &CorsPolicy,
         index: usize,
         origin: &HeaderValue,
         request_headers: Option<&HeaderValue>,
-    ) -> Granted<'p> {
-        let rule = policy.rule(index);
+    ) -> Granted {
+        let rule: &Rule = policy.rule(index);
         // A copy, not a clone: a request's values share the server's read buffer, which
         // the server can only reuse once nothing from the request is left.
         let allow_origin = if rule.star_origin {
@@ -119,24 +124,27 @@ impl<'p> Granted<'p> {
             HeaderValue::from_bytes(origin.as_bytes()).unwrap_or_else(|_| origin.clone())
         };
         Granted {
-            rule,
             index,
+            id: rule.id.clone(),
             allow_origin,
+            allow_methods: rule.allow_methods.clone(),
             allow_headers: request_headers.and_then(echo_request_headers),
+            expose_headers: rule.expose_headers.clone(),
+            max_age: rule.max_age.clone(),
         }
     }
 
     pub(crate) fn outcome(&self) -> Outcome {
         Outcome::Matched {
             rule: self.index,
-            id: self.rule.id.clone(),
+            id: self.id.clone(),
         }
     }
 
     /// Inserts (replacing) the CORS response headers of this match.
-    pub(crate) fn write(&self, headers: &mut HeaderMap) {
+    pub(crate) fn write(self, headers: &mut HeaderMap) {
         let star = self.allow_origin.as_bytes() == b"*";
-        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, self.allow_origin.clone());
+        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, self.allow_origin);
         // ACAC exactly when ACAO is not `*` (AWS snapshot; Fetch forbids the pair).
         if !star {
             headers.insert(
@@ -144,18 +152,15 @@ impl<'p> Granted<'p> {
                 HeaderValue::from_static("true"),
             );
         }
-        headers.insert(
-            ACCESS_CONTROL_ALLOW_METHODS,
-            self.rule.allow_methods.clone(),
-        );
-        if let Some(v) = &self.allow_headers {
-            headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, v.clone());
+        headers.insert(ACCESS_CONTROL_ALLOW_METHODS, self.allow_methods);
+        if let Some(v) = self.allow_headers {
+            headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, v);
         }
-        if let Some(v) = &self.rule.expose_headers {
-            headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, v.clone());
+        if let Some(v) = self.expose_headers {
+            headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, v);
         }
-        if let Some(v) = &self.rule.max_age {
-            headers.insert(ACCESS_CONTROL_MAX_AGE, v.clone());
+        if let Some(v) = self.max_age {
+            headers.insert(ACCESS_CONTROL_MAX_AGE, v);
         }
     }
 }
@@ -180,19 +185,19 @@ fn echo_request_headers(acrh: &HeaderValue) -> Option<HeaderValue> {
 
 /// The CORS headers an actual response gets.
 #[derive(Debug, Clone)]
-pub struct Decoration<'p> {
-    granted: Option<Granted<'p>>,
+pub struct Decoration {
+    granted: Option<Granted>,
     /// Vary tokens to merge in (empty: leave Vary alone).
     vary: &'static VarySet,
     outcome: Outcome,
 }
 
-impl<'p> Decoration<'p> {
+impl Decoration {
     pub(crate) fn new(
-        granted: Option<Granted<'p>>,
+        granted: Option<Granted>,
         vary: &'static VarySet,
         outcome: Outcome,
-    ) -> Decoration<'p> {
+    ) -> Decoration {
         Decoration {
             granted,
             vary,
@@ -203,15 +208,15 @@ impl<'p> Decoration<'p> {
     /// Strips every `Access-Control-*` header the upstream sent (ours are the only
     /// CORS answer the client sees), adds ours, and merges our Vary tokens into the
     /// existing Vary. Works on any status.
-    pub fn apply(&self, headers: &mut HeaderMap) {
+    pub fn apply(self, headers: &mut HeaderMap) {
         strip_access_control(headers);
         self.add(headers);
     }
 
     /// [`Decoration::apply`] for headers known to hold no `Access-Control-*` field (a
     /// stored cache entry), which therefore need no strip.
-    pub fn add(&self, headers: &mut HeaderMap) {
-        if let Some(granted) = &self.granted {
+    pub fn add(self, headers: &mut HeaderMap) {
+        if let Some(granted) = self.granted {
             granted.write(headers);
         }
         if !self.vary.is_empty() {

@@ -77,9 +77,9 @@ pub struct LocalAnswer {
 
 /// What to do with an actual request.
 #[derive(Debug)]
-pub enum Actual<'p> {
+pub enum Actual {
     /// Forward it, then decorate whatever response comes back (any status).
-    Forward(Decoration<'p>),
+    Forward(Decoration),
     /// Enforce mode: refuse before the upstream sees it.
     Refuse(LocalAnswer),
 }
@@ -165,7 +165,7 @@ fn s3_preflight(policy: Option<&CorsPolicy>, input: &PreflightInput<'_>) -> Loca
     let miss = match policy.evaluate(origin.as_bytes(), acrm.as_bytes(), acrh.map(as_bytes)) {
         Decision::Matched(index) => {
             let granted = Granted::new(policy, index, origin, acrh);
-            return ok_preflight(&granted, S3_VARY);
+            return ok_preflight(granted, S3_VARY);
         }
         Decision::NoMatch(closest) => Miss::from_closest(closest),
         // Not an S3 limit; in S3 mode it looks like any other refusal.
@@ -195,7 +195,7 @@ fn enforce_preflight(policy: Option<&CorsPolicy>, input: &PreflightInput<'_>) ->
     match policy.evaluate(origin.as_bytes(), acrm.as_bytes(), acrh.map(as_bytes)) {
         Decision::Matched(index) => {
             let granted = Granted::new(policy, index, origin, acrh);
-            ok_preflight(&granted, ENFORCE_PREFLIGHT_VARY)
+            ok_preflight(granted, ENFORCE_PREFLIGHT_VARY)
         }
         Decision::NoMatch(closest) => {
             let reason = refusal_reason(closest, acrm.as_bytes(), acrh.map(as_bytes));
@@ -212,11 +212,7 @@ fn enforce_preflight(policy: Option<&CorsPolicy>, input: &PreflightInput<'_>) ->
 }
 
 /// Decides an actual request.
-pub fn check_actual<'p>(
-    policy: Option<&'p CorsPolicy>,
-    mode: Mode,
-    input: &ActualInput<'_>,
-) -> Actual<'p> {
+pub fn check_actual(policy: Option<&CorsPolicy>, mode: Mode, input: &ActualInput<'_>) -> Actual {
     match mode {
         Mode::S3 => Actual::Forward(s3_actual(policy, input)),
         Mode::Enforce => enforce_actual(policy, input),
@@ -225,7 +221,7 @@ pub fn check_actual<'p>(
 
 /// Spec §3: never refuses; decorates on a match, otherwise leaves the response as it
 /// is (no Vary either, spec §3 items 1, 2, 5).
-fn s3_actual<'p>(policy: Option<&'p CorsPolicy>, input: &ActualInput<'_>) -> Decoration<'p> {
+fn s3_actual(policy: Option<&CorsPolicy>, input: &ActualInput<'_>) -> Decoration {
     let Some(origin) = input.origin else {
         return Decoration::new(None, &VarySet::NONE, Outcome::NoOrigin);
     };
@@ -259,7 +255,7 @@ fn s3_actual<'p>(policy: Option<&'p CorsPolicy>, input: &ActualInput<'_>) -> Dec
 /// Enforce mode: judged on Origin + the real method only. ACRM/ACRH on a non-preflight
 /// request are ignored, so a GET carrying `ACRM: DELETE` cannot borrow a DELETE rule,
 /// nor can a DELETE pass as a GET.
-fn enforce_actual<'p>(policy: Option<&'p CorsPolicy>, input: &ActualInput<'_>) -> Actual<'p> {
+fn enforce_actual(policy: Option<&CorsPolicy>, input: &ActualInput<'_>) -> Actual {
     // With a policy, every forwarded response varies on Origin (spec §4.2 items 7-8).
     let vary = if policy.is_some() {
         ENFORCE_ACTUAL_VARY
@@ -349,16 +345,17 @@ fn echoable(raw: &[u8]) -> Option<&str> {
     (s.len() <= MAX_ECHO && is_token(s)).then_some(s)
 }
 
-fn ok_preflight(granted: &Granted<'_>, vary: &'static VarySet) -> LocalAnswer {
+fn ok_preflight(granted: Granted, vary: &'static VarySet) -> LocalAnswer {
     // Room for every header we write, so the map never grows.
     let mut headers = HeaderMap::with_capacity(8);
+    let outcome = granted.outcome();
     granted.write(&mut headers);
     vary.apply(&mut headers);
     LocalAnswer {
         status: StatusCode::OK,
         headers,
         body: String::new(),
-        outcome: granted.outcome(),
+        outcome,
     }
 }
 

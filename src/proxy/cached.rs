@@ -1,6 +1,7 @@
 //! Phase 5: the response cache in the pipeline. Runs after the enforce gate, so a hit
 //! never skips a check; what it returns is decorated with CORS headers like any other
-//! response, from the rules in force at that moment.
+//! response, from the rules in force at that moment. In two steps: [`lookup`] answers a
+//! fresh hit synchronously, [`fetch`] does whatever needs the upstream.
 use http::header::{self, HeaderMap, HeaderName};
 use http::request::Parts;
 use http::{Method, Request, Response};
@@ -23,45 +24,72 @@ const FILL_HEADERS: [HeaderName; 3] = [
 
 type Served = (Result<Response<Body>, UpstreamError>, Option<CacheStatus>);
 
-/// Answers from the cache, fills it, or forwards around it.
-///
-/// A fresh hit is answered here; everything that may go upstream is in boxed futures,
-/// so the future a hit builds and moves stays small. (A future is as large as its
-/// largest await: an unboxed forward would make every hit carry a client request's
-/// state. The boxes are bound with `let` because a temporary lives to the end of its
-/// statement, across the await, and so would be laid out in this future anyway.)
-pub async fn serve(
+/// What the cache could not answer at once; [`fetch`] takes it from there.
+pub enum Pending {
+    /// An unsafe method: forwarded, and on success it invalidates its target.
+    Invalidate(Request<Body>),
+    /// Not to be cached for this client: forwarded around the cache.
+    Bypass(Request<Body>),
+    /// No fresh entry: a fill or a revalidation.
+    Miss {
+        parts: Parts,
+        slot: Slot,
+        credentialed: bool,
+    },
+}
+
+/// A fresh hit for `req`, or what must go to the upstream. Never waits: the lookup is
+/// in memory, so a hit is answered without building a future.
+pub fn lookup(
     cache: &ResponseCache,
     policy: SiteCache,
-    target: &Target<'_>,
+    site: &str,
     req: Request<Body>,
-) -> Served {
-    let site = target.gw.config.sites[target.site].name.as_str();
+) -> Result<Response<Body>, Box<Pending>> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        let invalidating = Box::pin(unsafe_method(cache, site, target, req));
-        return invalidating.await;
+        return Err(Box::new(Pending::Invalidate(req)));
     }
     let fields = FieldScan::of(req.headers());
     let credentialed = fields.credentials || presigned(&req);
     if (credentialed && !policy.credentialed) || fields.amz {
-        let forwarded = Box::pin(target.forward(req));
-        return (forwarded.await, Some(CacheStatus::Bypass));
+        return Err(Box::new(Pending::Bypass(req)));
     }
     let (parts, _empty_body) = req.into_parts();
     let slot = cache.lookup(site, &parts);
-    if let Some(hit) = fresh_hit(cache, &slot, &parts) {
-        return hit;
+    match fresh_hit(cache, &slot, &parts) {
+        Some(hit) => Ok(hit),
+        None => Err(Box::new(Pending::Miss {
+            parts,
+            slot,
+            credentialed,
+        })),
     }
-    let missed = Box::pin(miss(cache, policy, target, parts, slot, credentialed));
-    missed.await
+}
+
+/// Takes a [`Pending`] request to the upstream: fills, revalidates, invalidates or
+/// forwards around the cache.
+pub async fn fetch(
+    cache: &ResponseCache,
+    policy: SiteCache,
+    target: &Target<'_>,
+    pending: Box<Pending>,
+) -> Served {
+    match *pending {
+        Pending::Invalidate(req) => unsafe_method(cache, target, req).await,
+        Pending::Bypass(req) => (target.forward(req).await, Some(CacheStatus::Bypass)),
+        Pending::Miss {
+            parts,
+            slot,
+            credentialed,
+        } => miss(cache, policy, target, parts, slot, credentialed).await,
+    }
 }
 
 /// The answer from `slot`'s entry when it is fresh now.
-fn fresh_hit(cache: &ResponseCache, slot: &Slot, parts: &Parts) -> Option<Served> {
+fn fresh_hit(cache: &ResponseCache, slot: &Slot, parts: &Parts) -> Option<Response<Body>> {
     let now = cache.now();
     let entry = slot.entry.as_ref().filter(|e| e.is_fresh(now))?;
-    let resp = respond(entry, &parts.method, &parts.headers, now);
-    Some((Ok(resp), Some(CacheStatus::Hit)))
+    Some(respond(entry, &parts.method, &parts.headers, now))
 }
 
 /// No fresh entry in `slot`: fill it (or revalidate it), or forward around it.
@@ -82,7 +110,7 @@ async fn miss(
         if round > 0 {
             slot = cache.lookup(site, &parts);
             if let Some(hit) = fresh_hit(cache, &slot, &parts) {
-                return hit;
+                return (Ok(hit), Some(CacheStatus::Hit));
             }
         }
         if method == Method::HEAD && slot.entry.is_none() {
@@ -150,12 +178,8 @@ fn answers_client(resp: &Response<Body>, client: &HeaderMap) -> bool {
 
 /// RFC 9111 §4.4: a successful unsafe request invalidates the stored responses for its
 /// target.
-async fn unsafe_method(
-    cache: &ResponseCache,
-    site: &str,
-    target: &Target<'_>,
-    req: Request<Body>,
-) -> Served {
+async fn unsafe_method(cache: &ResponseCache, target: &Target<'_>, req: Request<Body>) -> Served {
+    let site = target.gw.config.sites[target.site].name.as_str();
     let path = req.uri().path().to_owned();
     let result = target.forward(req).await;
     if let Ok(resp) = &result {

@@ -23,7 +23,9 @@ pub mod private;
 pub mod route;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -36,7 +38,7 @@ use tokio::time::Instant;
 
 use crate::access as access_control;
 use crate::access::jwt::JwtVerifier;
-use crate::cache::{CacheStatus, ResponseCache};
+use crate::cache::{CacheStatus, ResponseCache, SiteCache};
 use crate::config::{Config, Site, UpstreamSpec};
 use crate::cors::{self, Actual, LocalAnswer, Mode, Resource};
 use crate::upstream::file::FileBucket;
@@ -184,18 +186,52 @@ pub struct ConnInfo {
     pub proto: &'static str,
 }
 
+/// A request's answer: complete, or still waiting on the upstream.
+pub enum Handled {
+    /// Answered without I/O: a preflight, a refusal, a fresh cache hit.
+    Ready(Response<Body>),
+    /// Needs the upstream; the future owns everything it uses.
+    Pending(Pin<Box<dyn Future<Output = Response<Body>> + Send>>),
+}
+
 /// Handles one request through every phase. Never fails: every error is a response.
-pub async fn handle(shared: Arc<Shared>, conn: ConnInfo, req: Request<Incoming>) -> Response<Body> {
+///
+/// Phases 1-5 are decisions and a cache lookup, none of which waits, so they run here,
+/// synchronously; only a request that needs the upstream gets a future. That keeps an
+/// answer without I/O free of a future's allocation and moves, and, more subtly, lets
+/// hyper reuse its read buffer: right after taking a request hyper reads the socket
+/// again (to notice a client hanging up), and while any of the request's head is alive
+/// (its header values share that buffer) that read must allocate a new one.
+pub fn handle(shared: &Arc<Shared>, conn: ConnInfo, req: Request<Incoming>) -> Handled {
     let gw = shared.current.load_full();
     let mut entry = Entry::new(gw.config.log.access_log, shared.request_id(), &req);
     // Only the log line reads this (its `ms`): no clock read without the log.
     let started = entry.enabled().then(Instant::now);
-    let resp = pipeline(&shared, &gw, conn, req, &mut entry).await;
+    match decide(shared, &gw, conn, req, &mut entry) {
+        Step::Answer(resp) => Handled::Ready(finish(shared, &gw, entry, started, resp)),
+        Step::Upstream(job) => {
+            let shared = shared.clone();
+            Handled::Pending(Box::pin(async move {
+                let resp = job.run(&shared, &gw, &mut entry).await;
+                finish(&shared, &gw, entry, started, resp)
+            }))
+        }
+    }
+}
+
+/// Records the finished request (metrics, log) and adds the request id.
+fn finish(
+    shared: &Shared,
+    gw: &Gateway,
+    mut entry: Entry,
+    started: Option<Instant>,
+    resp: Response<Body>,
+) -> Response<Body> {
     let (mut parts, body) = resp.into_parts();
     entry.status = parts.status.as_u16();
     // Counted when the head is decided, not when the body ends, so the numbers do not
     // depend on the access log being on or on clients reading to the end.
-    record_metrics(&shared, &gw, &entry);
+    record_metrics(shared, gw, &entry);
     // The id correlates a response with its log line; without the log it has no use.
     if entry.enabled() {
         if let Ok(v) = HeaderValue::from_str(entry.request_id.as_str()) {
@@ -211,28 +247,56 @@ pub async fn handle(shared: Arc<Shared>, conn: ConnInfo, req: Request<Incoming>)
     Response::from_parts(parts, body)
 }
 
-async fn pipeline(
+/// What the synchronous phases decided.
+enum Step {
+    Answer(Response<Body>),
+    Upstream(Box<Job>),
+}
+
+/// A request on its way to the upstream (phases 5-8), owning all it needs.
+struct Job {
+    site: usize,
+    conn: ConnInfo,
+    /// The Host the client asked for.
+    host: Option<String>,
+    via: Via,
+    stall: body_timeout::Stall,
+    decoration: cors::Decoration,
+    started: Instant,
+}
+
+enum Via {
+    Direct(Request<Body>),
+    Cache {
+        cache: ResponseCache,
+        policy: SiteCache,
+        pending: Box<cached::Pending>,
+    },
+}
+
+/// Phases 1-5, up to the point where only the upstream can answer.
+fn decide(
     shared: &Shared,
     gw: &Arc<Gateway>,
     conn: ConnInfo,
     req: Request<Incoming>,
     entry: &mut Entry,
-) -> Response<Body> {
+) -> Step {
     // Phase 1: route and sanity-check.
     let host = match request_host(&req) {
         Ok(h) => h,
-        Err(why) => return plain(StatusCode::BAD_REQUEST, why),
+        Err(why) => return Step::Answer(plain(StatusCode::BAD_REQUEST, why)),
     };
     entry.record(|e| e.host = host.clone().unwrap_or_default());
     let Some(site_idx) = gw.router.route(host.as_deref()) else {
         entry.record(|e| e.cors = "unknown-host".into());
-        return plain(StatusCode::MISDIRECTED_REQUEST, "unknown host");
+        return Step::Answer(plain(StatusCode::MISDIRECTED_REQUEST, "unknown host"));
     };
     let site: &Site = &gw.config.sites[site_idx];
     entry.record(|e| e.site = site.name.clone());
     entry.site_index = Some(site_idx);
     if let Err(e) = path::check(req.uri().path()) {
-        return plain(StatusCode::BAD_REQUEST, &e.to_string());
+        return Step::Answer(plain(StatusCode::BAD_REQUEST, &e.to_string()));
     }
     let h = req.headers();
     let (origin, acrm) = match (
@@ -241,10 +305,10 @@ async fn pipeline(
     ) {
         (Ok(o), Ok(m)) => (o.cloned(), m.cloned()),
         _ => {
-            return plain(
+            return Step::Answer(plain(
                 StatusCode::BAD_REQUEST,
                 "Origin and Access-Control-Request-Method may appear once",
-            )
+            ))
         }
     };
     let acrh = joined(h, &header::ACCESS_CONTROL_REQUEST_HEADERS);
@@ -273,7 +337,7 @@ async fn pipeline(
         entry.record(|e| e.cors = answer.outcome.to_string());
         entry.preflight = true;
         entry.outcome = Some(answer.outcome.clone());
-        return local(answer);
+        return Step::Answer(local(answer));
     }
 
     // Phase 3: access control. Judged before the enforce gate, answered after it, so a
@@ -309,7 +373,7 @@ async fn pipeline(
         Actual::Refuse(answer) => {
             entry.record(|e| e.cors = answer.outcome.to_string());
             entry.outcome = Some(answer.outcome.clone());
-            return local(answer);
+            return Step::Answer(local(answer));
         }
         Actual::Forward(d) => d,
     };
@@ -326,63 +390,96 @@ async fn pipeline(
                 .insert(header::WWW_AUTHENTICATE, challenge);
         }
         decoration.apply(resp.headers_mut());
-        return resp;
+        return Step::Answer(resp);
     }
     if let Some(e) = unsignable {
         entry.record(|en| en.error = Some(e.to_string()));
         let mut resp = plain(StatusCode::BAD_REQUEST, &e.to_string());
         decoration.apply(resp.headers_mut());
-        return resp;
+        return Step::Answer(resp);
     }
 
-    // Phases 5-7: cache, then forward.
-    let up_started = Instant::now();
+    // Phase 5: the cache; a fresh hit is the answer.
     let (req, stall) = body_timeout::wrap(req, gw.config.limits.request_body_timeout);
-    let target = Target {
-        gw,
+    let via = match (&shared.cache, site.cache) {
+        (Some(cache), Some(policy)) => match cached::lookup(cache, policy, &site.name, req) {
+            Ok(hit) => {
+                let status = Some(CacheStatus::Hit);
+                return Step::Answer(decorate(shared, hit, status, decoration, entry));
+            }
+            Err(pending) => Via::Cache {
+                cache: cache.clone(),
+                policy,
+                pending,
+            },
+        },
+        _ => Via::Direct(req),
+    };
+    Step::Upstream(Box::new(Job {
         site: site_idx,
         conn,
-        host: host.as_deref(),
-    };
-    // Boxed: these futures are large, and without the box every request (preflights
-    // included) would carry and move their state. Bound with `let`: a temporary would
-    // live across the await and be laid out in this future all the same.
-    let (result, cache_status) = match (&shared.cache, site.cache) {
-        (Some(cache), Some(policy)) => {
-            let served = Box::pin(cached::serve(cache, policy, &target, req));
-            served.await
+        host,
+        via,
+        stall,
+        decoration,
+        started: Instant::now(),
+    }))
+}
+
+impl Job {
+    /// Phases 6-8: through the cache's fill or straight to the upstream, then decorated.
+    async fn run(self, shared: &Shared, gw: &Arc<Gateway>, entry: &mut Entry) -> Response<Body> {
+        let target = Target {
+            gw,
+            site: self.site,
+            conn: self.conn,
+            host: self.host.as_deref(),
+        };
+        let (result, cache_status) = match self.via {
+            Via::Direct(req) => (target.forward(req).await, None),
+            Via::Cache {
+                cache,
+                policy,
+                pending,
+            } => cached::fetch(&cache, policy, &target, pending).await,
+        };
+        let resp = match self.stall.verdict(result) {
+            Ok(r) => r,
+            Err(e) => {
+                let site = &gw.config.sites[self.site].name;
+                tracing::warn!(%site, kind = e.kind(), "upstream: {e}");
+                entry.record(|en| en.error = Some(e.to_string()));
+                entry.upstream_error = Some(e.kind());
+                plain(e.status(), e.public_reason())
+            }
+        };
+        // A fill may find that another request has just stored the answer.
+        if cache_status != Some(CacheStatus::Hit) {
+            let elapsed = self.started.elapsed();
+            entry.record(|e| {
+                e.upstream_status = Some(resp.status().as_u16());
+                e.upstream_ms = Some(elapsed.as_millis());
+            });
+            entry.upstream_latency = Some(elapsed);
         }
-        _ => {
-            let forwarded = Box::pin(target.forward(req));
-            (forwarded.await, None)
-        }
-    };
-    let result = stall.verdict(result);
-    let mut resp = match result {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(site = %site.name, kind = e.kind(), "upstream: {e}");
-            entry.record(|en| en.error = Some(e.to_string()));
-            entry.upstream_error = Some(e.kind());
-            plain(e.status(), e.public_reason())
-        }
-    };
-    if cache_status != Some(CacheStatus::Hit) {
-        let elapsed = up_started.elapsed();
-        entry.record(|e| {
-            e.upstream_status = Some(resp.status().as_u16());
-            e.upstream_ms = Some(elapsed.as_millis());
-        });
-        entry.upstream_latency = Some(elapsed);
+        decorate(shared, resp, cache_status, self.decoration, entry)
     }
+}
+
+/// Phase 8: the cache status header, then CORS, whatever the status. A hit's headers
+/// are a stored entry's, which never holds upstream CORS fields.
+fn decorate(
+    shared: &Shared,
+    mut resp: Response<Body>,
+    cache_status: Option<CacheStatus>,
+    decoration: cors::Decoration,
+    entry: &mut Entry,
+) -> Response<Body> {
     if let (Some(cache), Some(status)) = (&shared.cache, cache_status) {
         resp.headers_mut()
             .insert(cache.config().status_header.clone(), status.header_value());
         entry.cache = Some(status);
     }
-
-    // Phase 8: decorate, whatever the status. A hit's headers are a stored entry's,
-    // which never holds upstream CORS fields.
     if cache_status == Some(CacheStatus::Hit) {
         decoration.add(resp.headers_mut());
     } else {

@@ -16,7 +16,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -28,7 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
-use crate::proxy::{self, ConnInfo, Shared};
+use crate::proxy::{self, ConnInfo, Handled, Shared};
 use head::{HeadClock, HeadTimer};
 use limits::{ConnectionLimit, HeadWatch, IdleIo};
 use redirect::Redirect;
@@ -232,14 +232,11 @@ async fn serve_connection<I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |req| {
-        let role = role.clone();
-        started(Box::pin(async move {
-            Ok(match role {
-                Role::Proxy(shared) => proxy::handle(shared, info, req).await,
-                Role::Redirect(redirect) => redirect.answer(&req),
-            })
-        }))
+    // An answer that needed no I/O is complete when `handle` returns (see there why
+    // that matters); only one waiting on the upstream is a future hyper polls.
+    let service = service_fn(move |req| match &role {
+        Role::Proxy(shared) => Answer(proxy::handle(shared, info, req)),
+        Role::Redirect(redirect) => Answer(Handled::Ready(redirect.answer(&req))),
     });
     let conn = builder.serve_connection(TokioIo::new(io), service);
     if let Err(e) = watcher.watch(conn).await {
@@ -247,26 +244,19 @@ async fn serve_connection<I>(
     }
 }
 
-type Answer = Result<http::Response<crate::upstream::Body>, Infallible>;
-/// Type-erased: with the async block's own type, rustc cannot prove the spawned
-/// connection future `Send` for every lifetime ("one type is more general").
-type Answering = Pin<Box<dyn Future<Output = Answer> + Send>>;
+/// The future hyper gets for a request: for an answer that needed no I/O, one that is
+/// ready at its first poll and allocates nothing.
+struct Answer(Handled);
 
-/// A request's future, already polled once, so an answer that needs no I/O (a cache
-/// hit, a preflight) is complete before hyper goes on.
-///
-/// Why: right after handing a request over, hyper reads the socket again to notice a
-/// client that hangs up. While the request lives, its head still borrows hyper's read
-/// buffer, so that read must allocate a new buffer; answered here, the request is gone
-/// and the buffer is reused. The first poll uses a no-op waker, which is sound because
-/// hyper polls a pending future again at once with the connection's waker, and every
-/// future registers the waker of its latest poll. Boxed either way: hyper moves the
-/// future it gets into its connection state, and a box is 8 bytes where the handler's
-/// state is over 2 KiB.
-fn started(mut fut: Answering) -> Answering {
-    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(out) => Box::pin(std::future::ready(out)),
-        Poll::Pending => fut,
+impl Future for Answer {
+    type Output = Result<http::Response<crate::upstream::Body>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().0 {
+            // Taken, leaving an empty response: a future is not polled after Ready.
+            Handled::Ready(resp) => Poll::Ready(Ok(std::mem::take(resp))),
+            Handled::Pending(answer) => answer.as_mut().poll(cx).map(Ok),
+        }
     }
 }
 
@@ -280,33 +270,4 @@ fn refuse(stream: TcpStream, tls: bool) {
         let _ = stream.try_write(limits::REFUSED_H1);
     }
     drop(stream);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn an_answer_pending_at_its_first_poll_still_completes() {
-        let (tx, rx) = tokio::sync::oneshot::channel::<&'static str>();
-        // The first poll, inside `started`, registers a no-op waker with the channel;
-        // only the re-registration on the next poll can deliver the send below.
-        let answer = started(Box::pin(async move {
-            let body = rx.await.expect("sent");
-            Ok(http::Response::new(crate::upstream::full(body)))
-        }));
-        tokio::spawn(async move {
-            tokio::task::yield_now().await;
-            tx.send("late").unwrap();
-        });
-        let resp = tokio::time::timeout(Duration::from_secs(10), answer)
-            .await
-            .expect("woken after the first poll's no-op waker")
-            .unwrap();
-        let body = http_body_util::BodyExt::collect(resp.into_body())
-            .await
-            .unwrap()
-            .to_bytes();
-        assert_eq!(&body[..], b"late");
-    }
 }
