@@ -338,6 +338,13 @@ median() { # numbers... -> median (mean of the middle two for an even count)
         if (NR % 2) printf "%.2f", a[(NR + 1) / 2]; else printf "%.2f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
+# The median of the per-round ratios a_i / b_i of two lists in round order.
+paired_ratio() { # "a1 a2 ..." "b1 b2 ..."
+    # shellcheck disable=SC2086
+    median $(paste -d' ' <(printf '%s\n' $1) <(printf '%s\n' $2) |
+        awk '{ printf "%.4f\n", ($2 > 0) ? $1 / $2 : 0 }')
+}
+
 # Which server a target means for a scenario.
 port_of() { # target scenario
     case "$1,$2" in
@@ -420,14 +427,19 @@ fi
     for line in ${cache_lines[@]+"${cache_lines[@]}"}; do echo "$line"; done
     echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine adds noise)"
     echo
-    printf '%-10s %14s %14s %8s %14s %14s\n' scenario "corsgate rps" "nginx rps" ratio "cg p50 ms" "nginx p50 ms"
+    printf '%-10s %14s %14s %8s %8s %14s %14s\n' scenario "corsgate rps" "nginx rps" ratio paired \
+        "cg p50 ms" "nginx p50 ms"
     for scenario in "${scenarios[@]}"; do
         cg=$(median ${rps[$scenario,corsgate]})
         ng=$(median ${rps[$scenario,nginx]})
         ratio=$(awk -v a="$cg" -v b="$ng" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
-        printf '%-10s %14s %14s %8s %14s %14s\n' "$scenario" "$cg" "$ng" "${ratio}x" \
+        printf '%-10s %14s %14s %8s %8s %14s %14s\n' "$scenario" "$cg" "$ng" "${ratio}x" \
+            "$(paired_ratio "${rps[$scenario,corsgate]}" "${rps[$scenario,nginx]}")x" \
             "$(median ${p50[$scenario,corsgate]})" "$(median ${p50[$scenario,nginx]})"
     done
+    echo "ratio: median corsgate rps / median nginx rps; paired: median over rounds of that"
+    echo "round's corsgate/nginx (the two run back to back, so a slow spell of the machine"
+    echo "that hits one round hits both sides of its ratio)"
     echo
     echo "raw per-round numbers, in round order (req/s ... | p50 ms ...):"
     for scenario in "${scenarios[@]}"; do
