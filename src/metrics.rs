@@ -14,7 +14,7 @@
 //! bound.
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use metrics::{
@@ -55,8 +55,6 @@ const NO_SITE: &str = "-";
 /// What one request did, as the metrics see it.
 #[derive(Debug, Default)]
 pub struct RequestRecord<'a> {
-    /// `None`: the request was answered before routing picked a site.
-    pub site: Option<&'a str>,
     pub method: &'a str,
     /// Answered as a CORS preflight (always locally).
     pub preflight: bool,
@@ -83,11 +81,8 @@ pub struct Metrics {
     /// The loaded config's fingerprint. Rendered by hand rather than as a gauge so the
     /// exposition holds exactly one `corsgate_config_info` series, never stale ones.
     config_hash: Mutex<Option<String>>,
-    /// Request handles already registered, by site. A request then costs a lookup on a
-    /// few small fields instead of building and hashing a registry key with its label
-    /// strings (the hot path's largest cost after HTTP itself). Cleared on reload, since
-    /// rule IDs in labels may change.
-    handles: Handles<String, Arc<SiteHandles>>,
+    /// Handles of requests answered before routing picked a site.
+    unrouted: SiteMetrics,
 }
 
 /// (kind, outcome, reason, rule index) of a CORS decision.
@@ -97,6 +92,25 @@ type DecisionKey = (&'static str, &'static str, &'static str, Option<usize>);
 /// client bytes), so a fast unkeyed hash is safe; SipHash was a visible part of a
 /// cache hit's cost.
 type Handles<K, H> = RwLock<HashMap<K, H, foldhash::fast::FixedState>>;
+
+/// One site's request handles, registered on first use and then found by a lookup on
+/// a few small fields, instead of building and hashing a registry key with its label
+/// strings (the hot path's largest cost after HTTP itself). Each config snapshot makes
+/// its own for each site (rule IDs in labels may change on reload), and uses them with
+/// its gateway's one [`Metrics`]: a handle counts in the registry that registered it.
+pub struct SiteMetrics {
+    site: String,
+    handles: SiteHandles,
+}
+
+impl SiteMetrics {
+    pub fn new(site: &str) -> SiteMetrics {
+        SiteMetrics {
+            site: site.to_owned(),
+            handles: SiteHandles::default(),
+        }
+    }
+}
 
 /// One site's request handles, keyed by the fixed-set label values.
 #[derive(Default)]
@@ -159,25 +173,8 @@ impl Metrics {
             reloads_ok,
             reloads_failed,
             config_hash: Mutex::new(None),
-            handles: RwLock::default(),
+            unrouted: SiteMetrics::new(NO_SITE),
         }
-    }
-
-    fn site_handles(&self, site: &str) -> Arc<SiteHandles> {
-        if let Some(h) = self
-            .handles
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(site)
-        {
-            return h.clone();
-        }
-        self.handles
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(site.to_owned())
-            .or_default()
-            .clone()
     }
 
     fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
@@ -185,10 +182,12 @@ impl Metrics {
             .register_counter(&Key::from_parts(name, labels), &META)
     }
 
-    /// Counts one request: the only place request metrics are recorded.
-    pub fn record_request(&self, r: &RequestRecord<'_>) {
-        let site = r.site.unwrap_or(NO_SITE);
-        let h = self.site_handles(site);
+    /// Counts one request: the only place request metrics are recorded. `site` is
+    /// `None` for a request answered before routing picked a site.
+    pub fn record_request(&self, site: Option<&SiteMetrics>, r: &RequestRecord<'_>) {
+        let site = site.unwrap_or(&self.unrouted);
+        let h = &site.handles;
+        let site = site.site.as_str();
         let class = method_class(r.method, r.preflight);
         let labels = |extra: Vec<Label>| {
             let mut l = vec![Label::new("site", site.to_owned())];
@@ -249,15 +248,6 @@ impl Metrics {
                 })
                 .record(latency.as_secs_f64());
         }
-    }
-
-    /// Forgets the cached handles (the registry keeps every series): a new config may
-    /// name its rules differently.
-    pub fn config_changed(&self) {
-        self.handles
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
     }
 
     /// One more open connection on the public listener, until the guard is dropped.
@@ -499,14 +489,17 @@ mod tests {
     #[tokio::test]
     async fn a_request_renders_as_prometheus_text() {
         let m = Metrics::new();
-        m.record_request(&RequestRecord {
-            site: Some("s"),
-            method: "GET",
-            status: 200,
-            cors: Some(&Outcome::NoOrigin),
-            upstream_latency: Some(Duration::from_millis(20)),
-            ..RequestRecord::default()
-        });
+        let site = SiteMetrics::new("s");
+        m.record_request(
+            Some(&site),
+            &RequestRecord {
+                method: "GET",
+                status: 200,
+                cors: Some(&Outcome::NoOrigin),
+                upstream_latency: Some(Duration::from_millis(20)),
+                ..RequestRecord::default()
+            },
+        );
         m.set_config_hash("abc");
         let text = m.render(None);
         assert!(
@@ -527,17 +520,53 @@ mod tests {
         );
     }
 
+    /// Handles live per config snapshot: after a reload renames a rule, the new
+    /// snapshot's requests count under the new ID, not the handle of the old one.
+    #[tokio::test]
+    async fn a_new_snapshot_labels_rules_by_their_new_ids() {
+        let m = Metrics::new();
+        let matched = |id: &str| Outcome::Matched {
+            rule: 0,
+            id: Some(id.into()),
+        };
+        for (snapshot, id) in [
+            (SiteMetrics::new("s"), "old"),
+            (SiteMetrics::new("s"), "new"),
+        ] {
+            let outcome = matched(id);
+            m.record_request(
+                Some(&snapshot),
+                &RequestRecord {
+                    method: "GET",
+                    status: 200,
+                    cors: Some(&outcome),
+                    ..RequestRecord::default()
+                },
+            );
+        }
+        let text = m.render(None);
+        for id in ["old", "new"] {
+            let line = format!(
+                r#"corsgate_cors_decisions_total{{site="s",kind="actual",outcome="allowed",reason="",rule="{id}"}} 1"#
+            );
+            assert!(text.contains(&line), "{line} missing from:\n{text}");
+        }
+    }
+
     #[tokio::test]
     async fn access_denials_are_counted_by_kind() {
         let m = Metrics::new();
+        let site = SiteMetrics::new("private");
         for kind in ["method", "method", "no-token"] {
-            m.record_request(&RequestRecord {
-                site: Some("private"),
-                method: "PUT",
-                status: 403,
-                access_denied: Some(kind),
-                ..RequestRecord::default()
-            });
+            m.record_request(
+                Some(&site),
+                &RequestRecord {
+                    method: "PUT",
+                    status: 403,
+                    access_denied: Some(kind),
+                    ..RequestRecord::default()
+                },
+            );
         }
         let text = m.render(None);
         for line in [

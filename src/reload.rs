@@ -224,7 +224,6 @@ impl Reloader {
                     .collect();
                 self.shared.current.store(Arc::new(gateway));
                 self.shared.metrics.reload_finished(true);
-                self.shared.metrics.config_changed();
                 self.shared.metrics.set_config_hash(&done.hash);
                 self.swapped.send_modify(|g| *g += 1);
                 if !done.restart_needed.is_empty() {

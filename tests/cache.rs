@@ -76,6 +76,102 @@ async fn trap_no_origin_first_then_cors_request_gets_acao() {
     assert_eq!(rig.upstream(), 1);
 }
 
+/// A hit reuses a finished head (see `cache/serve.rs`) only for a decoration that
+/// writes the same bytes. Two origins of one wildcard rule (same rule, different ACAO)
+/// and no Origin take turns: the first two fill the entry's kept heads, the third is
+/// built each time, and every hit carries exactly its own CORS headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_heads_serve_only_identical_decorations() {
+    let clock = ManualClock::new();
+    let up = always(&clock, "shared", &[MAX_AGE_60]);
+    let rules = r#"
+[[site.cors]]
+allowed_origins = ["http://*.app.test"]
+allowed_methods = ["GET"]
+expose_headers = ["ETag"]
+"#;
+    let rig = Rig::with(up, clock, "", rules, "").await;
+    let granted = |origin: &str| {
+        cors(&[
+            ("access-control-allow-origin", origin),
+            ("access-control-allow-credentials", "true"),
+            ("access-control-allow-methods", "GET"),
+            ("access-control-expose-headers", "ETag"),
+            ("vary", "Origin"),
+        ])
+    };
+    let (a, b) = ("http://a.app.test", "http://b.app.test");
+    let first = rig.get("/obj.txt", &[("Origin", a)]).await;
+    expect(&first, 200, "shared", "MISS", granted(a));
+    for round in 0..3 {
+        for origin in [Some(a), Some(b), None] {
+            let headers: Vec<(&str, &str)> = origin.map(|o| ("Origin", o)).into_iter().collect();
+            let r = rig.get("/obj.txt", &headers).await;
+            let want = origin.map_or_else(no_origin, granted);
+            assert_eq!(r.text(), "shared", "round {round}: {}", r.head);
+            assert_eq!(xc(&r), "HIT", "round {round}: {}", r.head);
+            assert_eq!(
+                r.cors(),
+                want,
+                "round {round}, origin {origin:?}: {}",
+                r.head
+            );
+            assert_eq!(r.header("age"), Some("0"), "{}", r.head);
+        }
+    }
+    assert_eq!(rig.upstream(), 1);
+}
+
+/// A rule change applies to hits at once, kept heads or not: after a reload that
+/// changes the matched rule's ExposeHeaders and MaxAgeSeconds, the next hit (on the
+/// same entry, no purge) carries the new values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_changes_the_cors_headers_of_hits_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("bucket")).unwrap();
+    std::fs::write(dir.path().join("bucket/app.js"), "js").unwrap();
+    let config = |expose: &str, max_age: u32| {
+        format!(
+            "listen = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+             [[site]]\nname = \"s\"\ndefault = true\nupstream = \"file:{}\"\nmode = \"enforce\"\n\
+             [[site.cors]]\nallowed_origins = [\"{APP}\"]\nallowed_methods = [\"GET\"]\n\
+             expose_headers = [\"{expose}\"]\nmax_age_seconds = {max_age}\n\
+             [site.cache]\ndefault_ttl = \"1h\"\n",
+            dir.path().join("bucket").display()
+        )
+    };
+    let path = dir.path().join("corsgate.toml");
+    common::ops::write_atomic(&path, &config("ETag", 600));
+    let gw = common::ops::FileGateway::start(&path, false).await;
+    let get = || send(gw.addr, "GET", "/app.js", HOST, &[("Origin", APP)], b"");
+    let granted = |expose: &str, max_age: &str| {
+        cors(&[
+            ("access-control-allow-origin", APP),
+            ("access-control-allow-credentials", "true"),
+            ("access-control-allow-methods", "GET"),
+            ("access-control-expose-headers", expose),
+            ("access-control-max-age", max_age),
+            ("vary", "Origin"),
+        ])
+    };
+    expect(&get().await, 200, "js", "MISS", granted("ETag", "600"));
+    for _ in 0..2 {
+        expect(&get().await, 200, "js", "HIT", granted("ETag", "600"));
+    }
+    common::ops::write_atomic(&path, &config("x-amz-version-id", 30));
+    gw.reloader.reload().await.expect("reload");
+    for _ in 0..2 {
+        expect(
+            &get().await,
+            200,
+            "js",
+            "HIT",
+            granted("x-amz-version-id", "30"),
+        );
+    }
+    gw.stop().await;
+}
+
 /// The reverse order: a stored response fetched for a CORS request never leaks its
 /// CORS headers to a request without Origin (upstream ACAO is never stored).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

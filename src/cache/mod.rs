@@ -5,7 +5,9 @@
 //! hit from the current rules), and its key holds no Origin (see `key.rs`). So a
 //! response fetched for origin A, or for no origin, can be replayed to origin B: it
 //! carries nothing that depends on the origin. It sits after access control and the
-//! enforce gate in the pipeline, so a hit never skips a check.
+//! enforce gate in the pipeline, so a hit never skips a check. (An entry may also keep
+//! the finished head of a hit, for reuse only by hits whose own decoration writes the
+//! same bytes: see `serve.rs`.)
 //!
 //! Concurrent misses for one key share one upstream fetch (`fill`). The fetch runs in its
 //! own task, shared through a `futures::future::Shared`; it is aborted only when the last
@@ -34,7 +36,7 @@ use crate::upstream::http::UpstreamError;
 use crate::upstream::{Body, BoxError};
 use freshness::{RequestFacts, Timing};
 
-pub use serve::{respond, shapes_answer};
+pub use serve::{hit, respond, shapes_answer};
 
 pub use crate::clock::{Clock, SystemClock};
 
@@ -107,6 +109,8 @@ pub struct Entry {
     initial_age: Duration,
     /// ETag and Last-Modified, for the preconditions a hit answers.
     pub validators: Validators,
+    /// Finished heads of plain hits, by decoration (see `serve.rs`).
+    heads: serve::Heads,
 }
 
 impl Entry {
@@ -133,6 +137,7 @@ impl Entry {
             fresh_for,
             initial_age,
             validators,
+            heads: Default::default(),
         }
     }
 
@@ -147,13 +152,11 @@ impl Entry {
         self.initial_age + self.resident(now)
     }
 
+    /// Counted at insert, so it reserves room for every head the entry may keep later.
     fn weight(&self, key: &str) -> u32 {
-        let headers: usize = self
-            .headers
-            .iter()
-            .map(|(k, v)| k.as_str().len() + v.len() + 32)
-            .sum();
-        u32::try_from(self.body.len() + headers + key.len() + 128).unwrap_or(u32::MAX)
+        let headers = serve::weight(&self.headers);
+        let heads = serve::HEADS * (headers + serve::HEAD_EXTRA_WEIGHT);
+        u32::try_from(self.body.len() + headers + heads + key.len() + 128).unwrap_or(u32::MAX)
     }
 
     pub fn is_fresh(&self, now: SystemTime) -> bool {

@@ -99,7 +99,7 @@ impl fmt::Display for Outcome {
 pub(crate) struct Granted {
     index: usize,
     id: Option<Arc<str>>,
-    /// `*`, or the request's Origin copied byte for byte.
+    /// `*`, or the request's Origin (copied when written).
     allow_origin: HeaderValue,
     allow_methods: HeaderValue,
     /// The requested header names, lowercased, in request order; `None` without ACRH.
@@ -116,12 +116,11 @@ impl Granted {
         request_headers: Option<&HeaderValue>,
     ) -> Granted {
         let rule: &Rule = policy.rule(index);
-        // A copy, not a clone: a request's values share the server's read buffer, which
-        // the server can only reuse once nothing from the request is left.
+        // Still the request's own bytes; `write` copies them (see there).
         let allow_origin = if rule.star_origin {
             HeaderValue::from_static("*")
         } else {
-            HeaderValue::from_bytes(origin.as_bytes()).unwrap_or_else(|_| origin.clone())
+            origin.clone()
         };
         Granted {
             index,
@@ -141,10 +140,39 @@ impl Granted {
         }
     }
 
+    fn writes_same(&self, other: &Granted) -> bool {
+        fn same(a: &HeaderValue, b: &HeaderValue) -> bool {
+            // Values of one policy snapshot are clones of one buffer: the pointer test
+            // settles most comparisons without reading bytes.
+            let (a, b) = (a.as_bytes(), b.as_bytes());
+            (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
+        }
+        fn same_opt(a: &Option<HeaderValue>, b: &Option<HeaderValue>) -> bool {
+            match (a, b) {
+                (None, None) => true,
+                (Some(a), Some(b)) => same(a, b),
+                _ => false,
+            }
+        }
+        same(&self.allow_origin, &other.allow_origin)
+            && same(&self.allow_methods, &other.allow_methods)
+            && same_opt(&self.allow_headers, &other.allow_headers)
+            && same_opt(&self.expose_headers, &other.expose_headers)
+            && same_opt(&self.max_age, &other.max_age)
+    }
+
     /// Inserts (replacing) the CORS response headers of this match.
     pub(crate) fn write(self, headers: &mut HeaderMap) {
-        let star = self.allow_origin.as_bytes() == b"*";
-        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, self.allow_origin);
+        let origin = self.allow_origin;
+        let star = origin.as_bytes() == b"*";
+        // A copy, not the request's value: that shares the server's read buffer, which
+        // the server can only reuse once nothing from the request is left.
+        let origin = if star {
+            origin
+        } else {
+            HeaderValue::from_bytes(origin.as_bytes()).unwrap_or(origin)
+        };
+        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         // ACAC exactly when ACAO is not `*` (AWS snapshot; Fetch forbids the pair).
         if !star {
             headers.insert(
@@ -226,6 +254,17 @@ impl Decoration {
 
     pub fn outcome(&self) -> Outcome {
         self.outcome.clone()
+    }
+
+    /// Whether [`Decoration::add`] writes exactly the fields `other`'s would, byte for
+    /// byte (the log outcome aside), on any header map.
+    pub fn writes_same(&self, other: &Decoration) -> bool {
+        let same_granted = match (&self.granted, &other.granted) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.writes_same(b),
+            _ => false,
+        };
+        same_granted && self.vary.tokens == other.vary.tokens
     }
 
     /// Whether a rule matched and CORS headers will be added.

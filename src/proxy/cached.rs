@@ -9,8 +9,9 @@ use http::{Method, Request, Response};
 use super::forward::Target;
 use crate::cache::freshness::RequestFacts;
 use crate::cache::{
-    respond, shapes_answer, CacheStatus, Fetch, FillOutcome, ResponseCache, SiteCache, Slot,
+    hit, respond, shapes_answer, CacheStatus, Fetch, FillOutcome, ResponseCache, SiteCache, Slot,
 };
+use crate::cors::Decoration;
 use crate::upstream::http::UpstreamError;
 use crate::upstream::{empty, Body};
 
@@ -38,13 +39,14 @@ pub enum Pending {
     },
 }
 
-/// A fresh hit for `req`, or what must go to the upstream. Never waits: the lookup is
-/// in memory, so a hit is answered without building a future.
+/// A fresh hit for `req`, decorated, or what must go to the upstream. Never waits: the
+/// lookup is in memory, so a hit is answered without building a future.
 pub fn lookup(
     cache: &ResponseCache,
     policy: SiteCache,
     site: &str,
     req: Request<Body>,
+    decoration: &Decoration,
 ) -> Result<Response<Body>, Box<Pending>> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return Err(Box::new(Pending::Invalidate(req)));
@@ -56,8 +58,19 @@ pub fn lookup(
     }
     let (parts, _empty_body) = req.into_parts();
     let slot = cache.lookup(site, &parts);
-    match fresh_hit(cache, &slot, &parts) {
-        Some(hit) => Ok(hit),
+    let now = cache.now();
+    match slot.entry.as_ref().filter(|e| e.is_fresh(now)) {
+        Some(entry) => {
+            let status = &cache.config().status_header;
+            Ok(hit(
+                entry,
+                &parts.method,
+                &parts.headers,
+                now,
+                decoration,
+                status,
+            ))
+        }
         None => Err(Box::new(Pending::Miss {
             parts,
             slot,
@@ -85,7 +98,7 @@ pub async fn fetch(
     }
 }
 
-/// The answer from `slot`'s entry when it is fresh now.
+/// The answer from `slot`'s entry when it is fresh now, not yet decorated.
 fn fresh_hit(cache: &ResponseCache, slot: &Slot, parts: &Parts) -> Option<Response<Body>> {
     let now = cache.now();
     let entry = slot.entry.as_ref().filter(|e| e.is_fresh(now))?;

@@ -41,6 +41,7 @@ use crate::access::jwt::JwtVerifier;
 use crate::cache::{CacheStatus, ResponseCache, SiteCache};
 use crate::config::{Config, Site, UpstreamSpec};
 use crate::cors::{self, Actual, LocalAnswer, Mode, Resource};
+use crate::metrics::SiteMetrics;
 use crate::upstream::file::FileBucket;
 use crate::upstream::http::HttpUpstream;
 use crate::upstream::{full, sign, Body};
@@ -68,6 +69,8 @@ pub struct Gateway {
     backends: Vec<Backend>,
     /// Access policies and signers; same order as `config.sites`.
     private: Vec<SitePrivate>,
+    /// Request metrics handles; same order as `config.sites`.
+    metrics: Vec<SiteMetrics>,
 }
 
 impl Gateway {
@@ -104,6 +107,11 @@ impl Gateway {
         }
         Ok(Gateway {
             router: Router::new(&config.sites),
+            metrics: config
+                .sites
+                .iter()
+                .map(|s| SiteMetrics::new(&s.name))
+                .collect(),
             config,
             backends,
             private,
@@ -402,17 +410,19 @@ fn decide(
     // Phase 5: the cache; a fresh hit is the answer.
     let (req, stall) = body_timeout::wrap(req, gw.config.limits.request_body_timeout);
     let via = match (&shared.cache, site.cache) {
-        (Some(cache), Some(policy)) => match cached::lookup(cache, policy, &site.name, req) {
-            Ok(hit) => {
-                let status = Some(CacheStatus::Hit);
-                return Step::Answer(decorate(shared, hit, status, decoration, entry));
+        (Some(cache), Some(policy)) => {
+            match cached::lookup(cache, policy, &site.name, req, &decoration) {
+                Ok(hit) => {
+                    entry.cache = Some(CacheStatus::Hit);
+                    return Step::Answer(hit);
+                }
+                Err(pending) => Via::Cache {
+                    cache: cache.clone(),
+                    policy,
+                    pending,
+                },
             }
-            Err(pending) => Via::Cache {
-                cache: cache.clone(),
-                policy,
-                pending,
-            },
-        },
+        }
         _ => Via::Direct(req),
     };
     Step::Upstream(Box::new(Job {
@@ -466,8 +476,8 @@ impl Job {
     }
 }
 
-/// Phase 8: the cache status header, then CORS, whatever the status. A hit's headers
-/// are a stored entry's, which never holds upstream CORS fields.
+/// Phase 8: the cache status header, then CORS, whatever the status. (A fresh hit is
+/// decorated by the cache, see `cache::hit`.)
 fn decorate(
     shared: &Shared,
     mut resp: Response<Body>,
@@ -480,21 +490,17 @@ fn decorate(
             .insert(cache.config().status_header.clone(), status.header_value());
         entry.cache = Some(status);
     }
-    if cache_status == Some(CacheStatus::Hit) {
-        decoration.add(resp.headers_mut());
-    } else {
-        decoration.apply(resp.headers_mut());
-    }
+    decoration.apply(resp.headers_mut());
     resp
 }
 
 /// Hands the finished entry to the metrics (their one recording point).
 fn record_metrics(shared: &Shared, gw: &Gateway, entry: &Entry) {
     let site = entry.site_index.and_then(|i| gw.config.sites.get(i));
-    shared
-        .metrics
-        .record_request(&crate::metrics::RequestRecord {
-            site: site.map(|s| s.name.as_str()),
+    let handles = entry.site_index.and_then(|i| gw.metrics.get(i));
+    shared.metrics.record_request(
+        handles,
+        &crate::metrics::RequestRecord {
             method: entry.verb.as_str(),
             preflight: entry.preflight,
             status: entry.status,
@@ -504,7 +510,8 @@ fn record_metrics(shared: &Shared, gw: &Gateway, entry: &Entry) {
             upstream_latency: entry.upstream_latency,
             upstream_error: entry.upstream_error,
             access_denied: entry.access_denied,
-        });
+        },
+    );
 }
 
 /// The host a request is for: the URI authority (absolute-form target or HTTP/2

@@ -355,3 +355,89 @@ fn rule_ids_show_in_outcomes() {
     assert_eq!(d.outcome().to_string(), "rule#1(line\\nbreak)");
     assert!(d.is_granted());
 }
+
+/// `writes_same` is what lets the cache reuse a finished head: it must say yes only
+/// when `add` would write the same bytes, whatever produced the two decisions.
+#[test]
+fn writes_same_only_for_byte_identical_decorations() {
+    let wild = |expose: &str, max_age| RuleSpec {
+        id: Some("w".into()),
+        allowed_origins: vec!["http://*.app.test".into()],
+        allowed_methods: vec!["GET".into()],
+        allowed_headers: vec![],
+        expose_headers: vec![expose.into()],
+        max_age_seconds: Some(max_age),
+    };
+    let p = policy(vec![wild("ETag", 60), rule(&["*"], &["GET"])]);
+    let changed = policy(vec![wild("x-amz-version-id", 60), rule(&["*"], &["GET"])]);
+    let older = policy(vec![wild("ETag", 30), rule(&["*"], &["GET"])]);
+    let renamed = policy(vec![
+        RuleSpec {
+            id: Some("renamed".into()),
+            ..wild("ETag", 60)
+        },
+        rule(&["*"], &["GET"]),
+    ]);
+    let (a, b, x, y) = (
+        hv("http://a.app.test"),
+        hv("http://b.app.test"),
+        hv("http://x.test"),
+        hv("http://y.test"),
+    );
+    let decide = |p: &CorsPolicy, mode, origin: Option<&HeaderValue>| {
+        forward(check_actual(Some(p), mode, &input(origin, &Method::GET)))
+    };
+    let enforce = |p: &CorsPolicy, origin| decide(p, Mode::Enforce, origin);
+    let same = |l: &Decoration, r: &Decoration| (l.writes_same(r), r.writes_same(l));
+
+    // The same inputs, decided twice.
+    assert_eq!(
+        same(&enforce(&p, Some(&a)), &enforce(&p, Some(&a))),
+        (true, true)
+    );
+    assert_eq!(same(&enforce(&p, None), &enforce(&p, None)), (true, true));
+    // One rule, two origins: different ACAO.
+    assert_eq!(
+        same(&enforce(&p, Some(&a)), &enforce(&p, Some(&b))),
+        (false, false)
+    );
+    // Two origins answered `*` by the same rule write the same fields.
+    assert_eq!(
+        same(&enforce(&p, Some(&x)), &enforce(&p, Some(&y))),
+        (true, true)
+    );
+    // Granted against not granted, and `*` against an echoed origin.
+    assert_eq!(
+        same(&enforce(&p, Some(&a)), &enforce(&p, None)),
+        (false, false)
+    );
+    assert_eq!(
+        same(&enforce(&p, Some(&a)), &enforce(&p, Some(&x))),
+        (false, false)
+    );
+    // A rule change: other ExposeHeaders, other MaxAgeSeconds.
+    assert_eq!(
+        same(&enforce(&p, Some(&a)), &enforce(&changed, Some(&a))),
+        (false, false)
+    );
+    assert_eq!(
+        same(&enforce(&p, Some(&a)), &enforce(&older, Some(&a))),
+        (false, false)
+    );
+    // Only the rule's ID changed: the log outcome differs, the headers do not.
+    let (l, r) = (enforce(&p, Some(&a)), enforce(&renamed, Some(&a)));
+    assert_ne!(l.outcome(), r.outcome());
+    assert_eq!(same(&l, &r), (true, true));
+    // The modes' Vary sets differ even where nothing else is written.
+    assert_eq!(
+        same(&decide(&p, Mode::S3, None), &enforce(&p, None)),
+        (false, false)
+    );
+    assert_eq!(
+        same(
+            &decide(&p, Mode::S3, Some(&a)),
+            &decide(&p, Mode::S3, Some(&a))
+        ),
+        (true, true)
+    );
+}
