@@ -85,8 +85,9 @@ pub struct Metrics {
     unrouted: SiteMetrics,
 }
 
-/// (kind, outcome, reason, rule index) of a CORS decision.
-type DecisionKey = (&'static str, &'static str, &'static str, Option<usize>);
+/// (preflight?, outcome, reason, rule index) of a CORS decision; outcome and reason as
+/// indices into [`OUTCOMES`] and [`REASONS`], so a lookup hashes no string.
+type DecisionKey = (bool, u8, u8, Option<usize>);
 
 /// The maps below hold only label values from the config or from fixed sets (never
 /// client bytes), so a fast unkeyed hash is safe; SipHash was a visible part of a
@@ -115,8 +116,8 @@ impl SiteMetrics {
 /// One site's request handles, keyed by the fixed-set label values.
 #[derive(Default)]
 struct SiteHandles {
-    /// (method class, status)
-    requests: Handles<(&'static str, u16), Counter>,
+    /// (method class as an index into [`CLASSES`], status)
+    requests: Handles<(u8, u16), Counter>,
     /// status
     preflights: Handles<u16, Counter>,
     decisions: Handles<DecisionKey, Counter>,
@@ -188,7 +189,7 @@ impl Metrics {
         let site = site.unwrap_or(&self.unrouted);
         let h = &site.handles;
         let site = site.site.as_str();
-        let class = method_class(r.method, r.preflight);
+        let class = class_code(r.method, r.preflight);
         let labels = |extra: Vec<Label>| {
             let mut l = vec![Label::new("site", site.to_owned())];
             l.extend(extra);
@@ -196,7 +197,8 @@ impl Metrics {
         };
         bump(&h.requests, (class, r.status), || {
             let status = Label::new("status", r.status.to_string());
-            self.counter(REQUESTS, labels(vec![Label::new("method", class), status]))
+            let class = Label::new("method", CLASSES[usize::from(class)]);
+            self.counter(REQUESTS, labels(vec![class, status]))
         });
         if r.preflight {
             bump(&h.preflights, r.status, || {
@@ -207,10 +209,10 @@ impl Metrics {
             });
         }
         if let Some(outcome) = r.cors {
-            let kind = if r.preflight { "preflight" } else { "actual" };
-            let (name, reason, rule) = outcome_key(outcome);
-            bump(&h.decisions, (kind, name, reason, rule), || {
-                let (_, _, rule) = outcome_labels(outcome, r.policy);
+            let (name, reason, rule) = outcome_code(outcome);
+            bump(&h.decisions, (r.preflight, name, reason, rule), || {
+                let kind = if r.preflight { "preflight" } else { "actual" };
+                let (name, reason, rule) = outcome_labels(outcome, r.policy);
                 self.counter(
                     CORS_DECISIONS,
                     labels(vec![
@@ -317,15 +319,22 @@ impl Drop for ConnectionGuard {
     }
 }
 
+/// The method classes, in [`class_code`] order.
+const CLASSES: [&str; 4] = ["read", "write", "preflight", "other"];
+
 /// `read` (GET, HEAD), `write` (PUT, POST, DELETE, PATCH), `preflight`, or `other`.
 pub fn method_class(method: &str, preflight: bool) -> &'static str {
+    CLASSES[usize::from(class_code(method, preflight))]
+}
+
+fn class_code(method: &str, preflight: bool) -> u8 {
     if preflight {
-        return "preflight";
+        return 2;
     }
     match method {
-        "GET" | "HEAD" => "read",
-        "PUT" | "POST" | "DELETE" | "PATCH" => "write",
-        _ => "other",
+        "GET" | "HEAD" => 0,
+        "PUT" | "POST" | "DELETE" | "PATCH" => 1,
+        _ => 3,
     }
 }
 
@@ -338,30 +347,53 @@ fn cache_label(s: CacheStatus) -> &'static str {
     }
 }
 
-/// The fixed-set parts of [`outcome_labels`] plus the rule index: what tells two
-/// outcomes' label sets apart without building the rule's label string.
-fn outcome_key(o: &Outcome) -> (&'static str, &'static str, Option<usize>) {
+/// The `outcome` and `reason` label values, in [`outcome_code`] order.
+const OUTCOMES: [&str; 7] = [
+    "allowed",
+    "denied",
+    "no-match",
+    "no-origin",
+    "same-origin",
+    "no-cors-config",
+    "bad-preflight",
+];
+const REASONS: [&str; 5] = ["", "origin", "method", "header", "too-many-headers"];
+
+/// (outcome, reason) of a CORS outcome as indices into [`OUTCOMES`] and [`REASONS`],
+/// and the rule index: what tells two outcomes' label sets apart without building the
+/// rule's label string.
+fn outcome_code(o: &Outcome) -> (u8, u8, Option<usize>) {
     let miss = |m: &Miss| match m {
-        Miss::Origin => ("origin", None),
-        Miss::Method { rule } => ("method", Some(*rule)),
-        Miss::Header { rule } => ("header", Some(*rule)),
-        Miss::TooManyHeaders => ("too-many-headers", None),
+        Miss::Origin => (1, None),
+        Miss::Method { rule } => (2, Some(*rule)),
+        Miss::Header { rule } => (3, Some(*rule)),
+        Miss::TooManyHeaders => (4, None),
     };
     match o {
-        Outcome::Matched { rule, .. } => ("allowed", "", Some(*rule)),
+        Outcome::Matched { rule, .. } => (0, 0, Some(*rule)),
         Outcome::Denied(m) => {
             let (reason, rule) = miss(m);
-            ("denied", reason, rule)
+            (1, reason, rule)
         }
         Outcome::NoMatch(m) => {
             let (reason, rule) = miss(m);
-            ("no-match", reason, rule)
+            (2, reason, rule)
         }
-        Outcome::NoOrigin => ("no-origin", "", None),
-        Outcome::SameOrigin => ("same-origin", "", None),
-        Outcome::NoCorsConfig => ("no-cors-config", "", None),
-        Outcome::BadPreflight => ("bad-preflight", "", None),
+        Outcome::NoOrigin => (3, 0, None),
+        Outcome::SameOrigin => (4, 0, None),
+        Outcome::NoCorsConfig => (5, 0, None),
+        Outcome::BadPreflight => (6, 0, None),
     }
+}
+
+/// The fixed-set parts of [`outcome_labels`], plus the rule index.
+fn outcome_key(o: &Outcome) -> (&'static str, &'static str, Option<usize>) {
+    let (outcome, reason, rule) = outcome_code(o);
+    (
+        OUTCOMES[usize::from(outcome)],
+        REASONS[usize::from(reason)],
+        rule,
+    )
 }
 
 /// `(outcome, reason, rule)` labels of a CORS outcome. `rule` is the matched rule, or
@@ -483,6 +515,47 @@ mod tests {
         assert_eq!(
             outcome_labels(&Outcome::NoMatch(Miss::Header { rule: 1 }), None),
             ("no-match", "header", "#1".to_owned())
+        );
+    }
+
+    /// The map key of a decision must tell apart exactly the outcomes whose labels
+    /// differ: equal keys would count two series as one, unequal keys for one label
+    /// set would only waste a handle.
+    #[test]
+    fn decision_codes_match_labels_one_to_one() {
+        let misses = [
+            Miss::Origin,
+            Miss::Method { rule: 0 },
+            Miss::Method { rule: 1 },
+            Miss::Header { rule: 0 },
+            Miss::TooManyHeaders,
+        ];
+        let mut all = vec![
+            Outcome::Matched { rule: 0, id: None },
+            Outcome::Matched { rule: 1, id: None },
+            Outcome::NoOrigin,
+            Outcome::SameOrigin,
+            Outcome::NoCorsConfig,
+            Outcome::BadPreflight,
+        ];
+        all.extend(misses.iter().map(|m| Outcome::Denied(*m)));
+        all.extend(misses.iter().map(|m| Outcome::NoMatch(*m)));
+        for a in &all {
+            for b in &all {
+                assert_eq!(
+                    outcome_code(a) == outcome_code(b),
+                    outcome_labels(a, None) == outcome_labels(b, None),
+                    "{a} vs {b}"
+                );
+            }
+        }
+        assert_eq!(
+            outcome_labels(&Outcome::NoMatch(Miss::TooManyHeaders), None),
+            ("no-match", "too-many-headers", String::new())
+        );
+        assert_eq!(
+            outcome_labels(&Outcome::NoCorsConfig, None),
+            ("no-cors-config", "", String::new())
         );
     }
 

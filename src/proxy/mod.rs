@@ -16,6 +16,7 @@
 mod access_log;
 mod body_timeout;
 mod cached;
+mod fields;
 mod forward;
 pub mod headers;
 pub mod path;
@@ -30,7 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderName, HeaderValue};
 use http::uri::{Authority, Scheme};
 use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
@@ -46,6 +47,7 @@ use crate::upstream::file::FileBucket;
 use crate::upstream::http::HttpUpstream;
 use crate::upstream::{full, sign, Body};
 use access_log::{Entry, Logged, RequestId};
+use fields::{Fields, Single};
 use forward::Target;
 use private::{Keyring, SitePrivate};
 use route::Router;
@@ -233,26 +235,23 @@ fn finish(
     gw: &Gateway,
     mut entry: Entry,
     started: Option<Instant>,
-    resp: Response<Body>,
+    mut resp: Response<Body>,
 ) -> Response<Body> {
-    let (mut parts, body) = resp.into_parts();
-    entry.status = parts.status.as_u16();
+    entry.status = resp.status().as_u16();
     // Counted when the head is decided, not when the body ends, so the numbers do not
     // depend on the access log being on or on clients reading to the end.
     record_metrics(shared, gw, &entry);
-    // The id correlates a response with its log line; without the log it has no use.
-    if entry.enabled() {
-        if let Ok(v) = HeaderValue::from_str(entry.request_id.as_str()) {
-            parts
-                .headers
-                .insert(HeaderName::from_static("x-request-id"), v);
-        }
-    }
-    let body = match started {
-        Some(started) => Logged::wrap(body, entry, started),
-        None => body,
+    // Set exactly when the log is on.
+    let Some(started) = started else {
+        return resp;
     };
-    Response::from_parts(parts, body)
+    // The id correlates a response with its log line; without the log it has no use.
+    if let Ok(v) = HeaderValue::from_str(entry.request_id.as_str()) {
+        resp.headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), v);
+    }
+    let (parts, body) = resp.into_parts();
+    Response::from_parts(parts, Logged::wrap(body, entry, started))
 }
 
 /// What the synchronous phases decided.
@@ -291,7 +290,9 @@ fn decide(
     entry: &mut Entry,
 ) -> Step {
     // Phase 1: route and sanity-check.
-    let host = match request_host(&req) {
+    let h = req.headers();
+    let fields = Fields::of(h);
+    let host = match request_host(&req, fields.host) {
         Ok(h) => h,
         Err(why) => return Step::Answer(plain(StatusCode::BAD_REQUEST, why)),
     };
@@ -306,11 +307,7 @@ fn decide(
     if let Err(e) = path::check(req.uri().path()) {
         return Step::Answer(plain(StatusCode::BAD_REQUEST, &e.to_string()));
     }
-    let h = req.headers();
-    let (origin, acrm) = match (
-        cors::single(h, &header::ORIGIN),
-        cors::single(h, &header::ACCESS_CONTROL_REQUEST_METHOD),
-    ) {
+    let (origin, acrm) = match (fields.origin.get(), fields.request_method.get()) {
         (Ok(o), Ok(m)) => (o.cloned(), m.cloned()),
         _ => {
             return Step::Answer(plain(
@@ -319,7 +316,7 @@ fn decide(
             ))
         }
     };
-    let acrh = joined(h, &header::ACCESS_CONTROL_REQUEST_HEADERS);
+    let acrh = fields.request_headers(h);
     entry.record(|e| {
         e.origin = origin
             .as_ref()
@@ -516,11 +513,11 @@ fn record_metrics(shared: &Shared, gw: &Gateway, entry: &Entry) {
 
 /// The host a request is for: the URI authority (absolute-form target or HTTP/2
 /// `:authority`), else the one `Host` header. HTTP/1.1 requires a Host (RFC 9112 §3.2).
-fn request_host(req: &Request<Incoming>) -> Result<Option<String>, &'static str> {
+fn request_host(req: &Request<Incoming>, host: Single<'_>) -> Result<Option<String>, &'static str> {
     if let Some(a) = req.uri().authority() {
         return Ok(Some(a.as_str().to_owned()));
     }
-    match cors::single(req.headers(), &header::HOST) {
+    match host.get() {
         Err(_) => Err("more than one Host header"),
         Ok(None) if req.version() == Version::HTTP_11 => Err("missing Host header"),
         Ok(None) => Ok(None),
@@ -529,21 +526,6 @@ fn request_host(req: &Request<Incoming>) -> Result<Option<String>, &'static str>
             _ => Err("invalid Host header"),
         },
     }
-}
-
-/// A list header sent on several lines, joined with `,` (RFC 9110 §5.3).
-fn joined(headers: &HeaderMap, name: &HeaderName) -> Option<HeaderValue> {
-    let mut it = headers.get_all(name).iter();
-    let first = it.next()?;
-    let Some(second) = it.next() else {
-        return Some(first.clone());
-    };
-    let mut buf = first.as_bytes().to_vec();
-    for v in std::iter::once(second).chain(it) {
-        buf.push(b',');
-        buf.extend_from_slice(v.as_bytes());
-    }
-    HeaderValue::from_bytes(&buf).ok()
 }
 
 fn resource(path: &str) -> Resource {
