@@ -266,6 +266,11 @@ impl Slot {
     pub fn key(&self) -> &str {
         self.full.as_deref().unwrap_or(&self.primary)
     }
+
+    /// The entry, when it is fresh at `now`.
+    pub fn fresh(&self, now: SystemTime) -> Option<&Arc<Entry>> {
+        self.entry.as_ref().filter(|e| e.is_fresh(now))
+    }
 }
 
 impl ResponseCache {

@@ -59,7 +59,7 @@ pub fn lookup(
     let (parts, _empty_body) = req.into_parts();
     let slot = cache.lookup(site, &parts);
     let now = cache.now();
-    match slot.entry.as_ref().filter(|e| e.is_fresh(now)) {
+    match slot.fresh(now) {
         Some(entry) => {
             let status = &cache.config().status_header;
             Ok(hit(
@@ -101,7 +101,7 @@ pub async fn fetch(
 /// The answer from `slot`'s entry when it is fresh now, not yet decorated.
 fn fresh_hit(cache: &ResponseCache, slot: &Slot, parts: &Parts) -> Option<Response<Body>> {
     let now = cache.now();
-    let entry = slot.entry.as_ref().filter(|e| e.is_fresh(now))?;
+    let entry = slot.fresh(now)?;
     Some(respond(entry, &parts.method, &parts.headers, now))
 }
 

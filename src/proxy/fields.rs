@@ -4,6 +4,8 @@
 //! handful of fields.
 use http::header::{self, HeaderMap, HeaderValue};
 
+use crate::cors::DuplicateHeader;
+
 /// A field that may appear at most once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Single<'a> {
@@ -20,19 +22,15 @@ impl<'a> Single<'a> {
         };
     }
 
-    /// The value, or `None` when absent; `Err` when the field was sent more than once.
-    pub fn get(self) -> Result<Option<&'a HeaderValue>, Repeated> {
+    /// The value, or `None` when absent, as [`crate::cors::single`] answers it.
+    pub fn get(self) -> Result<Option<&'a HeaderValue>, DuplicateHeader> {
         match self {
             Single::Absent => Ok(None),
             Single::One(v) => Ok(Some(v)),
-            Single::Repeated => Err(Repeated),
+            Single::Repeated => Err(DuplicateHeader),
         }
     }
 }
-
-/// A field that must appear once was sent more than once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Repeated;
 
 /// What one pass found.
 #[derive(Debug)]
@@ -106,7 +104,7 @@ mod tests {
         ]);
         let f = Fields::of(&h);
         assert_eq!(f.host.get(), Ok(Some(&HeaderValue::from_static("gw.test"))));
-        assert_eq!(f.origin.get(), Err(Repeated));
+        assert_eq!(f.origin.get(), Err(DuplicateHeader));
         assert_eq!(f.request_method.get(), Ok(None));
         assert_eq!(f.request_headers(&h), None);
     }
