@@ -789,8 +789,8 @@ async fn failing_body_leaves_nothing_behind() {
     assert_eq!(tree(dir.path()), ["keep.txt", "new", "new/dir"]);
 }
 
-#[tokio::test]
-async fn dropped_upload_removes_its_temp_file() {
+#[test]
+fn dropped_upload_removes_its_temp_file() {
     // A body that never finishes: the handler future is dropped mid-upload, as hyper
     // does when the client disconnects.
     let (dir, bucket) = fixture(true);
@@ -805,22 +805,32 @@ async fn dropped_upload_removes_its_temp_file() {
         .uri("/obj")
         .body(body)
         .unwrap();
-    let mut fut = Box::pin(bucket.handle(req));
-    // Poll by hand until the temporary file exists, then drop the future. The overall
-    // timeout only guards against a hang; nothing here waits on the clock.
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let poll = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
-            assert!(poll.is_pending());
-            if tree(dir.path()).iter().any(|n| n.starts_with(TEMP_PREFIX)) {
-                break;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut fut = Box::pin(bucket.handle(req));
+        // Poll by hand until the temporary file exists, then drop the future. The
+        // overall timeout only guards against a hang; nothing here waits on the clock.
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let poll = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
+                assert!(poll.is_pending());
+                if tree(dir.path()).iter().any(|n| n.starts_with(TEMP_PREFIX)) {
+                    break;
+                }
+                tokio::task::yield_now().await;
             }
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .unwrap();
-    drop(fut);
+        })
+        .await
+        .unwrap();
+        drop(fut);
+    });
+    // The file can be seen before the blocking task that created it has handed it
+    // over; then that task, not the dropped future, removes it. Dropping the runtime
+    // waits for blocking tasks, so both orders are settled here.
+    drop(rt);
     assert_eq!(tree(dir.path()), Vec::<String>::new());
 }
 
