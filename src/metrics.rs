@@ -34,6 +34,7 @@ pub const PREFLIGHTS: &str = "corsgate_preflights_total";
 pub const CACHE_REQUESTS: &str = "corsgate_cache_requests_total";
 pub const CACHE_BYTES: &str = "corsgate_cache_bytes";
 pub const CACHE_ENTRIES: &str = "corsgate_cache_entries";
+pub const CACHE_FILL_WAITERS: &str = "corsgate_cache_fill_waiters";
 pub const CACHE_EVICTIONS: &str = "corsgate_cache_evictions_total";
 pub const UPSTREAM_DURATION: &str = "corsgate_upstream_duration_seconds";
 pub const UPSTREAM_ERRORS: &str = "corsgate_upstream_errors_total";
@@ -293,6 +294,7 @@ impl Metrics {
                 |name: &'static str| self.recorder.register_gauge(&Key::from_name(name), &META);
             gauge(CACHE_BYTES).set(cache.weighted_size() as f64);
             gauge(CACHE_ENTRIES).set(cache.entry_count() as f64);
+            gauge(CACHE_FILL_WAITERS).set(cache.fill_waiters() as f64);
             self.recorder
                 .register_counter(&Key::from_name(CACHE_EVICTIONS), &META)
                 .absolute(cache.evictions());
@@ -463,6 +465,11 @@ fn describe(r: &PrometheusRecorder) {
         "Bytes held by the response cache.",
     );
     g(CACHE_ENTRIES, None, "Entries held by the response cache.");
+    g(
+        CACHE_FILL_WAITERS,
+        None,
+        "Requests waiting on a shared upstream fill (coalesced misses).",
+    );
     g(
         OPEN_CONNECTIONS,
         None,

@@ -31,6 +31,8 @@ use support::{access_log, http, logged, page_server, run_browser, Seen};
 const SHARED: &str = "shared object\n";
 const ORIGINAL: &str = "original content\n";
 const TRAP: &str = "cacheable object\n";
+/// Requested once per gateway after the browser run; no case touches it.
+const LOG_BARRIER: &str = "/log-barrier";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -829,8 +831,20 @@ fn chromium_sees_the_right_cors_answers() {
     let setup = started.elapsed();
     let seen = run_browser(dir.path(), &spec, Duration::from_secs(240));
     let browser = started.elapsed() - setup;
-    // Access-log lines are written as response bodies end; give the readers a moment.
-    std::thread::sleep(Duration::from_millis(300));
+    // Access-log lines are written as response bodies end, and reach us through a pipe.
+    // A barrier request sent after the browser is done marks when every earlier line
+    // is in: each gateway process writes its log in order.
+    for gw in &gateways {
+        http(gw.addr, "HEAD", LOG_BARRIER, &[], b"");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while logged(&access_log(&gw.log), "HEAD", LOG_BARRIER).is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "the barrier never reached the access log"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
     let world = World {
         s3: &s3,
         logs: [access_log(&gateways[0].log), access_log(&gateways[1].log)],

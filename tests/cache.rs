@@ -680,7 +680,11 @@ async fn one_client_leaving_never_fails_the_others() {
         tokio::spawn(
             async move { send(addr, "GET", "/slow", HOST, &[("Origin", OTHER)], b"").await },
         );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Both clients wait on the one fill before the first leaves.
+    assert!(
+        until(Duration::from_secs(10), || rig.cache().fill_waiters() == 2).await,
+        "the second request never joined the fill"
+    );
     drop(first); // the client that started the fill leaves mid-way
     let r = second.await.unwrap();
     expect(&r, 200, &trickled(2000), "MISS", star_granted());

@@ -122,6 +122,8 @@ async fn a_known_sequence_shows_up_in_the_scrape() {
     assert_eq!(value(&s, "corsgate_cache_entries", &[]), Some(1.0));
     assert!(value(&s, "corsgate_cache_bytes", &[]).is_some_and(|b| b > 5.0));
     assert_eq!(value(&s, "corsgate_cache_evictions_total", &[]), Some(0.0));
+    // Nothing is being fetched once both answers are in.
+    assert_eq!(value(&s, "corsgate_cache_fill_waiters", &[]), Some(0.0));
 
     assert_eq!(
         value(

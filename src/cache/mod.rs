@@ -464,6 +464,21 @@ impl ResponseCache {
         self.inner.evictions.load(Ordering::Relaxed)
     }
 
+    /// Requests waiting on a shared fill right now, the one that started it included.
+    pub fn fill_waiters(&self) -> usize {
+        let inflight = self
+            .inner
+            .inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        inflight
+            .values()
+            .filter_map(WeakShared::upgrade)
+            // The upgrade just made is one of the strong references.
+            .filter_map(|shared| shared.strong_count().map(|n| n - 1))
+            .sum()
+    }
+
     pub fn entry_count(&self) -> u64 {
         self.inner.entries.run_pending_tasks();
         self.inner.entries.entry_count()
