@@ -1,7 +1,8 @@
 //! Upstream failures, each made real on loopback by a raw-TCP stand-in (or by nobody
 //! listening): the status the client gets (502 versus 504, RFC 9110 §15.6.3, §15.6.5),
 //! CORS headers on those errors, a truncated upstream body never turning into a clean
-//! short one, a vanished client releasing the upstream, and a stale pooled connection.
+//! short one, a vanished client releasing the upstream, and a stale pooled connection (replayed when
+//! that is safe).
 mod common;
 
 use std::time::Duration;
@@ -234,6 +235,77 @@ async fn stale_pooled_connection_is_not_a_spurious_502() {
         assert_eq!(r.body, b"fresh");
     }
     assert_eq!(up.request_count(), 20);
+}
+
+/// The race above made deterministic: the upstream keeps the first connection open, then
+/// closes it on the next request without answering, as a keep-alive closed under us
+/// looks once that request is written.
+fn closes_the_second_request_unanswered(then: Reply) -> StandIn {
+    StandIn::start(move |i, _| match i {
+        0 => Reply::Raw(ok("first", &[])),
+        1 => Reply::RawThenClose(Vec::new()),
+        _ => then.clone(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_get_closed_unanswered_is_replayed_once_on_a_new_connection() {
+    let up = closes_the_second_request_unanswered(Reply::Raw(ok("second", &[])));
+    let (gw, _d) = gateway(&up.url("/bkt")).await;
+    let r = send(gw.addr, "GET", "/k", "gw.test", &[], b"").await;
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, &b"first"[..]),
+        "{}",
+        r.head
+    );
+    let r = send(gw.addr, "GET", "/k", "gw.test", &[("Origin", APP)], b"").await;
+    assert_eq!(r.status, 200, "{}", r.head);
+    assert_eq!(r.body, b"second");
+    assert_eq!(r.cors(), app_granted(), "{}", r.head);
+    let seen = up.requests();
+    assert_eq!(seen.len(), 3);
+    assert_eq!(
+        seen[1].conn, 0,
+        "the closed request went on the pooled connection"
+    );
+    assert_eq!(seen[2].conn, 1, "the replay went on a new connection");
+    assert_eq!(
+        seen[2].head_text(),
+        seen[1].head_text(),
+        "the replay is the same request"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_that_fails_too_is_a_502_after_two_tries() {
+    let up = closes_the_second_request_unanswered(Reply::RawThenClose(Vec::new()));
+    let (gw, _d) = gateway(&up.url("/bkt")).await;
+    assert_eq!(
+        send(gw.addr, "GET", "/k", "gw.test", &[], b"").await.status,
+        200
+    );
+    let r = send(gw.addr, "GET", "/k", "gw.test", &[("Origin", APP)], b"").await;
+    assert_error_with_cors(&r, 502);
+    assert_eq!(
+        up.request_count(),
+        3,
+        "one try on the pooled connection, one replay"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_with_a_body_is_never_replayed() {
+    let up = closes_the_second_request_unanswered(Reply::Raw(ok("second", &[])));
+    let (gw, _d) = gateway(&up.url("/bkt")).await;
+    assert_eq!(
+        send(gw.addr, "GET", "/k", "gw.test", &[], b"").await.status,
+        200
+    );
+    let r = send(gw.addr, "PUT", "/k", "gw.test", &[("Origin", APP)], b"data").await;
+    assert_error_with_cors(&r, 502);
+    assert_eq!(up.request_count(), 2);
+    assert_eq!(up.requests()[1].body, b"data");
 }
 
 /// The real binary logs why it answered 502/504 (JSON logs).

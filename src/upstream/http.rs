@@ -3,15 +3,21 @@
 //! Why not reqwest: it parses every URL with WHATWG rules, which rewrite `\` to `/`,
 //! collapse `%2e%2e` segments and re-encode some bytes, so the key S3 sees could differ
 //! from the key the client sent. hyper-util's client sends the request target exactly
-//! as given. It also retries, once, a request that failed on a reused pooled connection
-//! before any byte of it was written (`retry_canceled_requests`), so a stale keep-alive
-//! never surfaces as a spurious 502.
+//! as given.
+//!
+//! A pooled keep-alive connection can be closed by the upstream at any moment, and the
+//! FIN may arrive only after we have picked the connection for the next request. If no
+//! byte of that request was written yet, hyper-util sends it again on another
+//! connection (`retry_canceled_requests`). If it was written, the read then fails with
+//! the connection closed and no response, and [`HttpUpstream::send`] replays it, once,
+//! on a new connection, provided replaying it is safe: an idempotent method
+//! (RFC 9110 §9.2.2) and no body. nginx retries a failed cached connection the same way.
 use std::error::Error as _;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::{Request, Response};
+use http::{HeaderMap, Method, Request, Response, Uri, Version};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper_rustls::HttpsConnector;
@@ -117,10 +123,14 @@ impl<B: HttpBody + Unpin> HttpBody for Sent<B> {
     }
 }
 
+type Pool = Client<HttpsConnector<HttpConnector>, Sent<Body>>;
+
 /// A pooled client for one site's upstream.
 #[derive(Clone)]
 pub struct HttpUpstream {
-    client: Client<HttpsConnector<HttpConnector>, Sent<Body>>,
+    client: Pool,
+    /// Keeps no idle connection, so a replay never lands on another stale one.
+    fresh: Pool,
     connect_timeout: Duration,
     first_byte_timeout: Duration,
 }
@@ -141,16 +151,23 @@ impl HttpUpstream {
             .https_or_http()
             .enable_all_versions()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .pool_idle_timeout(pool.idle_timeout)
-            .pool_max_idle_per_host(pool.max_idle_per_host)
             .retry_canceled_requests(true)
-            .set_host(false)
+            .set_host(false);
+        let fresh = builder
+            .clone()
+            .pool_max_idle_per_host(0)
+            .build(https.clone());
+        let client = builder
+            .pool_max_idle_per_host(pool.max_idle_per_host)
             .build(https);
         Ok(HttpUpstream {
             client,
+            fresh,
             connect_timeout,
             first_byte_timeout,
         })
@@ -163,13 +180,33 @@ impl HttpUpstream {
     /// The first-byte timeout runs from the moment the request body has been sent whole,
     /// so a slow upload to a healthy upstream is not mistaken for a slow upstream.
     pub async fn send(&self, req: Request<Body>) -> Result<Response<Body>, UpstreamError> {
+        let replay = Replay::of(&req);
+        let resp = match (self.attempt(&self.client, req).await, replay) {
+            (Err(Failed::Client(e)), Some(replay)) if closed_unanswered(&e) => {
+                tracing::debug!(error = %e, "upstream closed a connection unanswered; replaying on a new one");
+                self.attempt(&self.fresh, replay.into_request()).await
+            }
+            (other, _) => other,
+        };
+        match resp {
+            Ok(r) => Ok(r.map(|b| b.map_err(Into::into).boxed_unsync())),
+            Err(Failed::Timeout) => Err(UpstreamError::FirstByteTimeout(self.first_byte_timeout)),
+            Err(Failed::Client(e)) => Err(self.classify(e)),
+        }
+    }
+
+    async fn attempt(
+        &self,
+        client: &Pool,
+        req: Request<Body>,
+    ) -> Result<Response<hyper::body::Incoming>, Failed> {
         let (sent_tx, sent_rx) = oneshot::channel();
         let bodiless = req.body().is_end_stream();
         let req = req.map(|inner| Sent {
             inner,
             done: Some(sent_tx),
         });
-        let response = self.client.request(req);
+        let response = client.request(req);
         tokio::pin!(response);
         let waited = if bodiless {
             tokio::time::timeout(self.first_byte_timeout, &mut response).await
@@ -181,12 +218,10 @@ impl HttpUpstream {
                 _ = sent_rx => tokio::time::timeout(self.first_byte_timeout, &mut response).await,
             }
         };
-        let resp = match waited {
-            Err(_) => return Err(UpstreamError::FirstByteTimeout(self.first_byte_timeout)),
-            Ok(Err(e)) => return Err(self.classify(e)),
-            Ok(Ok(r)) => r,
-        };
-        Ok(resp.map(|b| b.map_err(Into::into).boxed_unsync()))
+        match waited {
+            Err(_) => Err(Failed::Timeout),
+            Ok(r) => r.map_err(Failed::Client),
+        }
     }
 
     fn classify(&self, e: hyper_util::client::legacy::Error) -> UpstreamError {
@@ -211,4 +246,66 @@ impl HttpUpstream {
             UpstreamError::Failed(detail)
         }
     }
+}
+
+/// How one attempt failed, before it is told apart for the caller.
+enum Failed {
+    Timeout,
+    Client(hyper_util::client::legacy::Error),
+}
+
+/// What it takes to send a request again: only kept for requests safe to replay.
+struct Replay {
+    method: Method,
+    uri: Uri,
+    version: Version,
+    headers: HeaderMap,
+}
+
+impl Replay {
+    fn of(req: &Request<Body>) -> Option<Replay> {
+        let idempotent = matches!(
+            *req.method(),
+            Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
+        );
+        (idempotent && req.body().is_end_stream()).then(|| Replay {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            version: req.version(),
+            headers: req.headers().clone(),
+        })
+    }
+
+    fn into_request(self) -> Request<Body> {
+        let mut req = Request::new(super::empty());
+        *req.method_mut() = self.method;
+        *req.uri_mut() = self.uri;
+        *req.version_mut() = self.version;
+        *req.headers_mut() = self.headers;
+        req
+    }
+}
+
+/// The connection was closed or reset after the request went out and before any
+/// response byte came back: what a keep-alive closed under us looks like. A connect
+/// failure is not this (the connection never existed), nor is a response cut short
+/// (that failure comes from the body, after `send` returned).
+fn closed_unanswered(e: &hyper_util::client::legacy::Error) -> bool {
+    if e.is_connect() {
+        return false;
+    }
+    let mut src = e.source();
+    while let Some(s) = src {
+        if s.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_incomplete_message)
+        {
+            return true;
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+            return matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe);
+        }
+        src = s.source();
+    }
+    false
 }
