@@ -227,16 +227,12 @@ impl HttpUpstream {
     fn classify(&self, e: hyper_util::client::legacy::Error) -> UpstreamError {
         let mut detail = e.to_string();
         let mut timed_out = false;
-        let mut src = e.source();
-        while let Some(s) = src {
+        for s in causes(&e) {
             detail.push_str(": ");
             detail.push_str(&s.to_string());
-            if s.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-            {
+            if io_kind(s) == Some(std::io::ErrorKind::TimedOut) {
                 timed_out = true;
             }
-            src = s.source();
         }
         if e.is_connect() && timed_out {
             UpstreamError::ConnectTimeout(self.connect_timeout)
@@ -291,21 +287,25 @@ impl Replay {
 /// failure is not this (the connection never existed), nor is a response cut short
 /// (that failure comes from the body, after `send` returned).
 fn closed_unanswered(e: &hyper_util::client::legacy::Error) -> bool {
-    if e.is_connect() {
-        return false;
-    }
-    let mut src = e.source();
-    while let Some(s) = src {
-        if s.downcast_ref::<hyper::Error>()
-            .is_some_and(hyper::Error::is_incomplete_message)
-        {
-            return true;
-        }
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
-            return matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe);
-        }
-        src = s.source();
-    }
-    false
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+    !e.is_connect()
+        && causes(e).any(|s| {
+            s.downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_incomplete_message)
+                || matches!(
+                    io_kind(s),
+                    Some(ConnectionReset | ConnectionAborted | BrokenPipe)
+                )
+        })
+}
+
+/// The errors beneath `e`, nearest first.
+fn causes<'a>(
+    e: &'a hyper_util::client::legacy::Error,
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(e.source(), |&s| s.source())
+}
+
+fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    e.downcast_ref::<std::io::Error>().map(std::io::Error::kind)
 }
